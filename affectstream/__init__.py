@@ -1,0 +1,11 @@
+"""affectstream: real-time facial affect (valence, arousal, FACS AUs, emotions) from video."""
+from .errors import AffectStreamError, SourceError
+from .pipeline import AffectStream, analyze_image, process, stream
+from .sources import open_source
+from .types import AU_NAMES, EMOTION_NAMES, Affect, Face, Frame, FrameOutput, Summary
+
+__all__ = [
+    "AU_NAMES", "EMOTION_NAMES", "Affect", "AffectStream", "AffectStreamError", "Face", "Frame", "FrameOutput",
+    "SourceError", "Summary", "analyze_image", "open_source", "process", "stream",
+]
+__version__ = "0.1.0"

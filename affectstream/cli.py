@@ -1,0 +1,162 @@
+"""The `affectstream` command: process, webcam, models."""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+from . import assets
+from .errors import AffectStreamError, SourceError
+from .sinks import csv_row
+from .sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+
+def _inputs(paths: list[str]) -> list[str]:
+    """Expand folders of videos into their videos; a folder of images stays one image-sequence input."""
+    out = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            videos = sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+            images = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+            if videos:
+                out += [str(p) for p in videos]
+            elif images:
+                out.append(text)
+            else:
+                raise AffectStreamError(f"{text}: no videos or images in this folder")
+        else:
+            out.append(text)
+    return out
+
+
+def _outputs(inputs: list[str], out: str | None) -> list[Path]:
+    """One CSV path per input: OUT itself for a single input named *.csv, else OUT/<name>.csv."""
+    names = [Path(i.rstrip("/")).stem or "stream" for i in inputs]
+    if out is None:
+        return [Path(f"{n}.csv") for n in names]
+    target = Path(out)
+    if len(inputs) == 1 and target.suffix.lower() == ".csv" and not target.is_dir():
+        return [target]
+    if len(set(names)) < len(names):
+        names = [f"{n}_{i}" for i, n in enumerate(names)]
+    return [target / f"{n}.csv" for n in names]
+
+
+def _settings(args) -> dict:
+    return dict(max_faces=args.max_faces, max_gap=args.max_gap, landmarker=args.landmarker)
+
+
+def cmd_process(args) -> int:
+    from tqdm import tqdm
+
+    from .pipeline import AffectStream
+    from .sources import open_source
+
+    inputs = _inputs(args.inputs)
+    outputs = _outputs(inputs, args.output)
+    failures = 0
+    with AffectStream(args.mode, **_settings(args)) as pipeline:
+        for source, output in zip(inputs, outputs):
+            try:
+                src = open_source(source)
+                total = getattr(src, "frame_count", None)
+                with tqdm(total=total, unit="frame", desc=Path(source).name, disable=args.quiet or None,
+                          leave=False, dynamic_ncols=True) as bar:
+                    def progress(summary):
+                        bar.update(summary.frames - bar.n)
+                        bar.set_postfix(fps=f"{summary.fps:.0f}", faces=summary.faces, refresh=False)
+
+                    summary = pipeline.run(src, csv=output, jsonl=output.with_suffix(".jsonl") if args.jsonl else None,
+                                           progress=progress)
+                print(summary)
+            except SourceError as e:
+                failures += 1
+                if getattr(e, "summary", None) is not None:
+                    print(e.summary)
+                print(f"affectstream: error: {e}", file=sys.stderr)
+            except AffectStreamError as e:
+                failures += 1
+                print(f"affectstream: error: {e}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_webcam(args) -> int:
+    from .pipeline import AffectStream
+
+    writer = csv.writer(sys.stdout)
+    with AffectStream("live", **_settings(args)) as pipeline:
+        columns = pipeline.columns + ("latency_ms",)
+        writer.writerow(columns)
+
+        def show(affect):
+            writer.writerow(csv_row(affect, pipeline.columns) + [f"{affect.latency_ms:.1f}"])
+            sys.stdout.flush()
+
+        summary = pipeline.run(args.source, on_result=show, csv=args.output, fps=args.fps)
+    print(summary, file=sys.stderr)
+    return 0
+
+
+def cmd_models(args) -> int:
+    if args.action == "fetch":
+        for spec in assets.MODELS.values():
+            target = assets.cache_dir() / spec.filename
+            try:
+                assets.verify(spec, target)
+                print(f"{spec.filename}: already in the cache, verified: {target}")
+            except AffectStreamError:
+                print(f"{spec.filename}: fetched and verified: {assets.fetch(spec)}")
+        return 0
+    for name, where, status in assets.describe():
+        print(f"{name:24s} {status:30s} {where}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="affectstream", description="Facial affect from video, per face and frame.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(q):
+        q.add_argument("--max-faces", type=int, default=4, help="faces per frame (default 4)")
+        q.add_argument("--max-gap", type=float, default=1.0,
+                       help="seconds a face may vanish and keep its face_id (default 1.0)")
+        q.add_argument("--landmarker", help="path to face_landmarker.task (default: found or fetched)")
+
+    q = sub.add_parser("process", help="video files, folders or streams to CSV")
+    q.add_argument("inputs", nargs="+", help="video files, image folders, folders of videos, URLs")
+    q.add_argument("-o", "--output", help="CSV file (one input) or folder (default: ./<name>.csv)")
+    q.add_argument("--mode", choices=("auto", "offline", "live"), default="offline")
+    q.add_argument("--jsonl", action="store_true", help="also write <name>.jsonl beside each CSV")
+    q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    common(q)
+    q.set_defaults(func=cmd_process)
+
+    q = sub.add_parser("webcam", help="live affect from a camera or stream, printed as CSV rows")
+    q.add_argument("--source", default="webcam:0", help="webcam:N, /dev/videoN or an rtsp:// URL")
+    q.add_argument("--fps", type=float, help="ask the camera for this frame rate")
+    q.add_argument("-o", "--output", help="also write the rows to this CSV")
+    common(q)
+    q.set_defaults(func=cmd_webcam)
+
+    q = sub.add_parser("models", help="list model files and where they are found; `models fetch` downloads")
+    q.add_argument("action", nargs="?", choices=("list", "fetch"), default="list")
+    q.set_defaults(func=cmd_models)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except AffectStreamError as e:
+        print(f"affectstream: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("affectstream: interrupted; finished rows are kept (CSV files end in .partial)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""FaceTracker: MediaPipe Face Landmarker per frame, stable track ids, head pose and aligned crops."""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import zipfile
+
+import cv2
+import numpy as np
+
+import mediapipe as mp
+from mediapipe.tasks.python import BaseOptions, vision
+
+from .assets import resolve
+from .errors import AffectStreamError
+from .types import Face, Frame
+
+# MediaPipe's blendshape order (index 0 is its catch-all "_neutral").
+BLENDSHAPE_NAMES: tuple[str, ...] = (
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft",
+    "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft",
+    "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft",
+    "jawOpen", "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft", "mouthFrownRight",
+    "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight",
+    "mouthPucker", "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
+    "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft",
+    "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight",
+)
+# Landmarks of the outer/inner eye corners and the mouth corners (MediaPipe's 478-point mesh).
+RIGHT_EYE = (33, 133)
+LEFT_EYE = (362, 263)
+MOUTH = (61, 291)
+# Where the eye centres and mouth corners land in the aligned crop, as fractions of its side:
+# looser than face-recognition templates so brows and chin (AU01/02/04, AU17/26) stay inside.
+CROP_TEMPLATE = np.array([[0.33, 0.40], [0.67, 0.40], [0.37, 0.74], [0.63, 0.74]], np.float32)
+
+
+@contextlib.contextmanager
+def quiet_native_logs():
+    """Silence fd 2 while MediaPipe starts, warms up and stops: its C++ logs ignore every setting.
+
+    AFFECTSTREAM_DEBUG=1 keeps them.
+    """
+    if os.environ.get("AFFECTSTREAM_DEBUG"):
+        yield
+        return
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """(2, 3) least-squares similarity (rotation, uniform scale, shift) mapping src (N, 2) onto dst (N, 2).
+
+    Umeyama's closed form; no reflection.
+    """
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1] = -1
+    rot = u @ np.diag(sign) @ vt
+    scale = (sig * sign).sum() / s.var(0).sum()
+    shift = mu_d - scale * rot @ mu_s
+    return np.hstack([scale * rot, shift[:, None]]).astype(np.float32)
+
+
+def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
+    """(size, size, 3) uint8 crop with eyes and mouth on CROP_TEMPLATE; landmarks (478, ≥2) pixels."""
+    points = np.stack([
+        landmarks[list(RIGHT_EYE), :2].mean(0), landmarks[list(LEFT_EYE), :2].mean(0),
+        landmarks[MOUTH[0], :2], landmarks[MOUTH[1], :2],
+    ])
+    matrix = similarity_transform(points, CROP_TEMPLATE * size)
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def euler_from_matrix(matrix: np.ndarray) -> tuple[float, float, float]:
+    """(pitch, yaw, roll) in degrees from MediaPipe's 4×4 face transform (rotation about x, y, z)."""
+    r = np.asarray(matrix)[:3, :3]
+    r = r / np.linalg.norm(r, axis=0, keepdims=True)  # drop the scale MediaPipe folds in
+    pitch = math.degrees(math.atan2(r[2, 1], r[2, 2]))
+    yaw = math.degrees(math.asin(max(-1.0, min(1.0, -r[2, 0]))))
+    roll = math.degrees(math.atan2(r[1, 0], r[0, 0]))
+    return pitch, yaw, roll
+
+
+def box_iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def still_windows(height: int, width: int, fraction: float = 0.6, min_side: int = 320) -> list[tuple[int, int, int, int]]:
+    """Overlapping (x, y, w, h) tiles of a still, each `fraction` of its sides; none for small images.
+
+    MediaPipe's detector sees the whole image at 128×128, so faces under ~1/6 of a group photo's
+    width are missed; the same detector on tiles finds them.
+    """
+    if max(height, width) < min_side:
+        return []
+    th, tw = int(height * fraction), int(width * fraction)
+    rows, cols = (2, 3) if width > 1.3 * height else (3, 2) if height > 1.3 * width else (2, 2)
+    return [(int(x), int(y), tw, th) for y in np.linspace(0, height - th, rows) for x in np.linspace(0, width - tw, cols)]
+
+
+def consensus(readings: list[tuple]) -> list[tuple]:
+    """One reading per face from overlapping views of a still: the one that agrees best with the others.
+
+    readings: (box, ...) tuples; boxes overlapping by IoU ≥ 0.3 are the same face. A poor landmark fit
+    (a face too small for the full view) disagrees with the tiles' fits and loses.
+    """
+    chosen, left = [], list(readings)
+    while left:
+        group = [r for r in left if box_iou(r[0], left[0][0]) >= 0.3]
+        left = [r for r in left if box_iou(r[0], left[0][0]) < 0.3]
+        chosen.append(max(group, key=lambda r: sum(box_iou(r[0], o[0]) for o in group)))
+    return chosen
+
+
+class TrackAssigner:
+    """Stable ids: greedy matching by box overlap (then centroid distance) to faces seen recently.
+
+    A track unseen for more than `max_gap` seconds is forgotten, so a face that comes back later
+    gets a new id.
+    """
+
+    def __init__(self, max_gap: float = 1.0, min_iou: float = 0.2):
+        self.max_gap, self.min_iou = max_gap, min_iou
+        self.tracks: dict[int, tuple[tuple[float, float, float, float], float]] = {}
+        self.next_id = 0
+
+    def assign(self, boxes: list, timestamp: float) -> list[int]:
+        """One id per box, in the order given."""
+        self.tracks = {i: v for i, v in self.tracks.items() if timestamp - v[1] <= self.max_gap}
+        pairs = []
+        for j, box in enumerate(boxes):
+            for tid, (old, _) in self.tracks.items():
+                iou = box_iou(box, old)
+                centre = math.dist((box[0] + box[2] / 2, box[1] + box[3] / 2), (old[0] + old[2] / 2, old[1] + old[3] / 2))
+                near = centre < 0.5 * max(old[2], old[3])
+                if iou >= self.min_iou or near:
+                    pairs.append((iou + (0.01 if near else 0.0), j, tid))
+        ids: list[int | None] = [None] * len(boxes)
+        used = set()
+        for _, j, tid in sorted(pairs, reverse=True):
+            if ids[j] is None and tid not in used:
+                ids[j] = tid
+                used.add(tid)
+        for j, box in enumerate(boxes):
+            if ids[j] is None:
+                ids[j], self.next_id = self.next_id, self.next_id + 1
+            self.tracks[ids[j]] = (tuple(box), timestamp)
+        return ids
+
+    def reset(self) -> None:
+        self.tracks.clear()
+
+
+class FaceTracker:
+    """Faces in a frame: 478 landmarks, 52 blendshapes, head pose, aligned crop and a stable track_id.
+
+    mode: "video" for ordered frames (files and cameras; MediaPipe tracks between frames) or
+    "image" for unrelated stills (searched whole and in overlapping tiles, so small faces in group
+    photos are found). score comes from MediaPipe's face detector (bundled in the same
+    .task file), since the landmarker does not report a confidence.
+    """
+
+    def __init__(self, model_path: str | os.PathLike | None = None, *, max_faces: int = 4, mode: str = "video",
+                 max_gap: float = 1.0, crop_size: int = 112, min_confidence: float = 0.5, score: bool = True,
+                 tiles: bool = True):
+        if mode not in ("video", "image"):
+            raise AffectStreamError(f"unknown tracker mode {mode!r}; use 'video' or 'image'")
+        if max_faces < 1:
+            raise AffectStreamError("max_faces must be at least 1")
+        self.mode, self.crop_size, self.max_gap, self.tiles = mode, crop_size, max_gap, tiles
+        self._settings = (resolve("face_landmarker", model_path), max_faces, min_confidence, score)
+        self._landmarker = self._detector = None
+        self.tracks = TrackAssigner(max_gap)
+        self._open()
+
+    def _open(self) -> None:
+        """Start MediaPipe's tasks afresh (a new timeline for VIDEO mode)."""
+        path, max_faces, min_confidence, score = self._settings
+        running = vision.RunningMode.VIDEO if self.mode == "video" else vision.RunningMode.IMAGE
+        with quiet_native_logs():
+            try:
+                self._landmarker = vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
+                    base_options=BaseOptions(model_asset_path=str(path)), running_mode=running,
+                    num_faces=max_faces, min_face_detection_confidence=min_confidence,
+                    min_face_presence_confidence=min_confidence, min_tracking_confidence=min_confidence,
+                    output_face_blendshapes=True, output_facial_transformation_matrixes=True))
+                if score:
+                    with zipfile.ZipFile(path) as bundle:
+                        detector_model = bundle.read("face_detector.tflite")
+                    self._detector = vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
+                        base_options=BaseOptions(model_asset_buffer=detector_model), running_mode=running,
+                        min_detection_confidence=0.1))
+            except (RuntimeError, ValueError, KeyError, zipfile.BadZipFile) as e:
+                raise AffectStreamError(f"{path}: MediaPipe cannot load this model file ({e}); "
+                                        "run `affectstream models fetch` to get a verified copy") from None
+        self._last_ms = -1
+        self._warm = False
+
+    def track(self, frame: Frame) -> list[Face]:
+        """The faces in `frame`, largest first; frames must come in timestamp order in video mode."""
+        image = np.ascontiguousarray(frame.image)
+        if not self._warm:  # the first inference logs from C++ too
+            self._warm = True
+            with quiet_native_logs():
+                return self.track(frame)
+        if self.mode == "video":
+            # MediaPipe needs strictly increasing integer milliseconds.
+            ms = max(int(round(frame.timestamp * 1000)), self._last_ms + 1)
+            self._last_ms = ms
+            found, detected = self._landmarks(image, (0, 0), ms)
+        else:
+            found, detected = self._landmarks(image, (0, 0))
+            for window in still_windows(*image.shape[:2]) if self.tiles else []:
+                more, more_detected = self._landmarks(image, window[:2], size=window[2:])
+                found, detected = found + more, detected + more_detected
+            found = consensus(found)
+        found = sorted(found, key=lambda f: -f[0][2] * f[0][3])[: self._settings[1]]
+        ids = self.tracks.assign([f[0] for f in found], frame.timestamp)
+        faces = []
+        for (box, lm, blend, matrix), tid in zip(found, ids):
+            best = max(((box_iou(box, b), s) for b, s in detected), default=(0.0, None))
+            faces.append(Face(
+                track_id=tid, box=box, score=float(best[1]) if best[0] >= 0.3 else None, landmarks=lm,
+                blendshapes=blend, pose=euler_from_matrix(matrix), crop=align_face(image, lm, self.crop_size)))
+        return faces
+
+    def _landmarks(self, image: np.ndarray, offset: tuple[int, int], ms: int | None = None, size=None):
+        """MediaPipe on image[y:y+h, x:x+w]: ([(box, landmarks, blendshapes, matrix)], [(box, score)]) in full-image pixels."""
+        x0, y0 = offset
+        if size is not None:
+            image = np.ascontiguousarray(image[y0:y0 + size[1], x0:x0 + size[0]])
+        height, width = image.shape[:2]
+        mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=image)
+        if ms is not None:
+            result = self._landmarker.detect_for_video(mp_image, ms)
+            detections = self._detector.detect_for_video(mp_image, ms).detections if self._detector else []
+        else:
+            result = self._landmarker.detect(mp_image)
+            detections = self._detector.detect(mp_image).detections if self._detector else []
+        found = []
+        for k, points in enumerate(result.face_landmarks):
+            lm = np.array([(p.x * width + x0, p.y * height + y0, p.z * width) for p in points], np.float32)
+            lo, hi = lm[:, :2].min(0), lm[:, :2].max(0)
+            box = (float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
+            blend = np.array([c.score for c in result.face_blendshapes[k]], np.float32)
+            found.append((box, lm, blend, result.facial_transformation_matrixes[k]))
+        detected = [((d.bounding_box.origin_x + x0, d.bounding_box.origin_y + y0, d.bounding_box.width,
+                      d.bounding_box.height), d.categories[0].score) for d in detections]
+        return found, detected
+
+    def reset(self) -> None:
+        """Start a new timeline: MediaPipe's state and the track ids start over (ids from 0)."""
+        self.close()
+        self.tracks = TrackAssigner(self.max_gap)
+        self._open()
+
+    def close(self) -> None:
+        with quiet_native_logs():
+            for task in (self._landmarker, self._detector):
+                if task is not None:
+                    task.close()
+        self._landmarker = self._detector = None
+
+    def __enter__(self) -> FaceTracker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_landmarker", None) is not None:
+            try:
+                self.close()
+            except Exception:  # interpreter shutdown: MediaPipe's C side may already be gone
+                pass

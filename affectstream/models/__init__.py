@@ -1,0 +1,1 @@
+"""Per-frame and temporal models that turn tracked faces into affect."""

@@ -1,0 +1,245 @@
+"""Frame sources: video files, cameras, network streams, image folders, stills and Python iterables.
+
+`open_source(uri)` returns an iterable of `Frame` whose timestamps come from the stream's pts and
+time base (so variable-frame-rate files are right), starting at 0 for the first frame.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .errors import AffectStreamError, SourceError
+from .types import Frame
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
+                  ".ts", ".mts", ".3gp", ".ogv", ".y4m"}
+LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "udp://", "srt://")
+NETWORK_SCHEMES = LIVE_SCHEMES + ("http://", "https://")
+
+
+class Source:
+    """An iterable of Frame. `live` sources (cameras, RTSP) run at their own pace and cannot wait."""
+
+    name: str = "source"
+    live: bool = False
+    fps: float | None = None
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the device or file; safe to call twice."""
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class VideoSource(Source):
+    """Anything FFmpeg demuxes: files, cameras (v4l2/avfoundation/dshow) and network URLs, via PyAV."""
+
+    def __init__(self, url: str, *, format: str | None = None, options: dict | None = None,
+                 live: bool = False, name: str | None = None):
+        self.name = name or url
+        self.live = live
+        try:
+            self._container = av.open(url, format=format, options=options or {}, timeout=10.0)
+        except FileNotFoundError:
+            raise AffectStreamError(f"{self.name}: no such file or device") from None
+        except av.error.FFmpegError as e:
+            what = "camera" if format in ("v4l2", "avfoundation", "dshow") else "video"
+            raise AffectStreamError(f"{self.name}: cannot open as a {what} ({_reason(e)}); "
+                                    "check the path and that FFmpeg can read it") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise AffectStreamError(f"{self.name}: has no video stream; pass a video, camera or image")
+        self._stream = self._container.streams.video[0]
+        codec = self._stream.codec_context
+        if codec is None or codec.name is None:
+            self._container.close()
+            raise AffectStreamError(f"{self.name}: unknown video codec; re-encode it (e.g. to H.264)")
+        # Frame threading adds a frame of delay per thread: fine offline, not for a camera.
+        self._stream.thread_type = "SLICE" if live else "AUTO"
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        self.fps = float(rate) if rate else None
+        self._closed = False
+
+    @property
+    def frame_count(self) -> int | None:
+        """The container's declared frame count, when it has one (not always exact)."""
+        return self._stream.frames or None
+
+    def __iter__(self) -> Iterator[Frame]:
+        stream, tb = self._stream, self._stream.time_base or Fraction(1, 1)
+        step = 1.0 / self.fps if self.fps else 1.0 / 30.0
+        index, origin, last = 0, None, -1.0
+        packets = self._container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+                frames = packet.decode()
+            except StopIteration:
+                self._check_complete(index, last)
+                return
+            except av.error.FFmpegError as e:
+                if self.live and not isinstance(e, (av.error.EOFError, OSError)):
+                    continue  # a damaged packet in a live stream: skip it and keep watching
+                where = f"after frame {index - 1} (t={last:.2f} s)" if index else "before the first frame"
+                raise SourceError(f"{self.name}: video data is damaged or cut short {where}: {_reason(e)}",
+                                  frames_read=index) from None
+            except OSError as e:  # a camera unplugged or a network stream dropped
+                raise SourceError(f"{self.name}: the source stopped delivering frames after "
+                                  f"frame {index - 1}: {e}", frames_read=index) from None
+            for vf in frames:
+                pts = vf.pts if vf.pts is not None else vf.dts
+                if pts is not None:
+                    origin = pts if origin is None else origin
+                    t = float((pts - origin) * tb)
+                else:
+                    t = last + step
+                if t <= last:  # missing or repeated pts: keep the timeline strictly increasing
+                    t = last + step
+                last = t
+                yield Frame(index, t, np.ascontiguousarray(vf.to_ndarray(format="rgb24")), time.perf_counter())
+                index += 1
+
+    def _check_complete(self, count: int, last: float) -> None:
+        """Raise SourceError when a file ends well short of its header (a cut file decodes silently)."""
+        if self.live:
+            return
+        declared = self._stream.frames
+        duration = float(self._stream.duration * self._stream.time_base) if self._stream.duration and \
+            self._stream.time_base else None
+        # Headers are loose by a few frames (B-frame reordering, edit lists): only a clear gap counts.
+        short_count = declared and declared - count > max(5, 0.05 * declared)
+        short_time = not declared and duration and count and duration - last > max(1.0, 0.05 * duration)
+        if short_count or short_time:
+            expected = f"{declared} frames" if short_count else f"{duration:.1f} s"
+            raise SourceError(f"{self.name}: the file ends early: decoding stopped after frame {count - 1} "
+                              f"(t={last:.2f} s) but its header promises {expected}; it is cut short or damaged",
+                              frames_read=count)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._container.close()
+
+
+class ImageSequenceSource(Source):
+    """Still images read with PyAV, one frame each, timestamped index / fps."""
+
+    def __init__(self, paths: list[Path], *, fps: float = 1.0, name: str | None = None):
+        if not paths:
+            raise AffectStreamError(f"{name}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+        self.paths, self.fps, self.name = paths, fps, name or str(paths[0])
+
+    def __iter__(self) -> Iterator[Frame]:
+        for i, path in enumerate(self.paths):
+            yield Frame(i, i / self.fps, read_image(path), time.perf_counter())
+
+
+class ArraySource(Source):
+    """Any iterable of (H, W, 3) uint8 RGB arrays (or (H, W) grey) at a known frame rate."""
+
+    def __init__(self, frames: Iterable[np.ndarray], *, fps: float, live: bool = False, name: str = "<arrays>"):
+        if not fps or fps <= 0:
+            raise AffectStreamError("an iterable of arrays needs its frame rate: open_source(frames, fps=30)")
+        self._frames, self.fps, self.live, self.name = frames, float(fps), live, name
+
+    def __iter__(self) -> Iterator[Frame]:
+        for i, image in enumerate(self._frames):
+            yield Frame(i, i / self.fps, as_rgb(image), time.perf_counter())
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from an RGB, RGBA or grey uint8 array; anything else is an error."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise AffectStreamError(f"frames must be uint8 RGB arrays, got dtype {image.dtype}")
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, :3]
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise AffectStreamError(f"frames must be (H, W, 3) RGB arrays, got shape {image.shape}")
+    return np.ascontiguousarray(image)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """One still image as (H, W, 3) uint8 RGB, decoded by PyAV."""
+    path = Path(path)
+    if not path.exists():
+        raise AffectStreamError(f"{path}: no such file")
+    try:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0))
+            return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+    except (av.error.FFmpegError, StopIteration, IndexError) as e:
+        raise AffectStreamError(f"{path}: not a readable image ({_reason(e)})") from None
+
+
+def camera_input(spec: str) -> tuple[str, str]:
+    """(url, FFmpeg input format) for `webcam:N`, `webcam:NAME` or a device path, on this platform."""
+    device = spec.split(":", 1)[1] if spec.startswith("webcam:") else spec
+    if sys.platform.startswith("linux"):
+        return (f"/dev/video{device}" if device.isdigit() else device), "v4l2"
+    if sys.platform == "darwin":
+        return device, "avfoundation"
+    if sys.platform == "win32":
+        # dshow addresses cameras by name; `webcam:0` cannot be resolved without listing devices.
+        if device.isdigit():
+            raise AffectStreamError("on Windows name the camera: webcam:\"Integrated Camera\" "
+                                    "(list names with: ffmpeg -list_devices true -f dshow -i dummy)")
+        return f"video={device}", "dshow"
+    raise AffectStreamError(f"cameras are not supported on {sys.platform}; pass a video file or URL")
+
+
+def open_source(uri, *, fps: float | None = None, live: bool | None = None) -> Source:
+    """A Source for a path, camera spec (`webcam:0`, `/dev/video0`), URL, image folder or iterable.
+
+    fps: frame rate for image folders (default 1) and required for iterables of arrays;
+    live: override whether the source is treated as a camera that cannot wait.
+    """
+    if isinstance(uri, Source):
+        return uri
+    if isinstance(uri, (str, os.PathLike)):
+        text = os.fspath(uri)
+        if text.startswith("webcam:") or text.startswith("/dev/video"):
+            url, fmt = camera_input(text)
+            options = {"framerate": str(int(fps))} if fps else {}
+            return VideoSource(url, format=fmt, options=options, live=True if live is None else live, name=text)
+        if text.startswith(NETWORK_SCHEMES):
+            is_live = text.startswith(LIVE_SCHEMES) if live is None else live
+            options = {"rtsp_transport": "tcp"} if text.startswith(("rtsp://", "rtsps://")) else {}
+            return VideoSource(text, options=options, live=is_live)
+        path = Path(text)
+        if path.is_dir():
+            images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            return ImageSequenceSource(images, fps=fps or 1.0, name=text)
+        if not path.exists():
+            raise AffectStreamError(f"{text}: no such file or folder")
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return ImageSequenceSource([path], fps=fps or 1.0, name=text)
+        if path.stat().st_size == 0:
+            raise AffectStreamError(f"{text}: the file is empty (0 bytes); nothing to process")
+        return VideoSource(text, live=bool(live))
+    if isinstance(uri, np.ndarray) and uri.ndim in (2, 3) and (uri.ndim == 2 or uri.shape[-1] in (3, 4)):
+        return ArraySource([uri], fps=fps or 1.0)
+    if isinstance(uri, Iterable):
+        return ArraySource(uri, fps=fps, live=bool(live))
+    raise AffectStreamError(f"cannot read frames from a {type(uri).__name__}; pass a path, URL, "
+                            "'webcam:0' or an iterable of RGB arrays")
+
+
+def _reason(error: Exception) -> str:
+    return getattr(error, "strerror", None) or str(error)

@@ -133,8 +133,17 @@ def consensus(readings: list[tuple]) -> list[tuple]:
     return chosen
 
 
+def detector_score(box, detections: list) -> float | None:
+    """The score of the detection overlapping `box` best (IoU ≥ 0.3), or None when none does."""
+    iou, score = max(((box_iou(box, b), s) for b, s in detections), default=(0.0, None))
+    return float(score) if iou >= 0.3 else None
+
+
 class TrackAssigner:
     """Stable ids: greedy matching by box overlap (then centroid distance) to faces seen recently.
+
+    A new face that `accept_new` rejects (a weak detection) is held back, and becomes a track when
+    it is seen again in the next frame.
 
     A track unseen for more than `max_gap` seconds is forgotten, so a face that comes back later
     gets a new id.
@@ -143,10 +152,11 @@ class TrackAssigner:
     def __init__(self, max_gap: float = 1.0, min_iou: float = 0.2):
         self.max_gap, self.min_iou = max_gap, min_iou
         self.tracks: dict[int, tuple[tuple[float, float, float, float], float]] = {}
+        self.pending: list[tuple[float, float, float, float]] = []
         self.next_id = 0
 
-    def assign(self, boxes: list, timestamp: float) -> list[int]:
-        """One id per box, in the order given."""
+    def assign(self, boxes: list, timestamp: float, accept_new=None) -> list[int | None]:
+        """One id per box, in the order given; None for an unmatched box that `accept_new(j)` rejects."""
         self.tracks = {i: v for i, v in self.tracks.items() if timestamp - v[1] <= self.max_gap}
         pairs = []
         for j, box in enumerate(boxes):
@@ -156,6 +166,7 @@ class TrackAssigner:
                 near = centre < 0.5 * max(old[2], old[3])
                 if iou >= self.min_iou or near:
                     pairs.append((iou + (0.01 if near else 0.0), j, tid))
+        pending, self.pending = self.pending, []
         ids: list[int | None] = [None] * len(boxes)
         used = set()
         for _, j, tid in sorted(pairs, reverse=True):
@@ -164,12 +175,17 @@ class TrackAssigner:
                 used.add(tid)
         for j, box in enumerate(boxes):
             if ids[j] is None:
+                seen_before = any(box_iou(box, p) >= self.min_iou for p in pending)
+                if accept_new is not None and not accept_new(j) and not seen_before:
+                    self.pending.append(tuple(box))  # a second sighting next frame confirms it
+                    continue
                 ids[j], self.next_id = self.next_id, self.next_id + 1
             self.tracks[ids[j]] = (tuple(box), timestamp)
         return ids
 
     def reset(self) -> None:
         self.tracks.clear()
+        self.pending.clear()
 
 
 class FaceTracker:
@@ -178,17 +194,19 @@ class FaceTracker:
     mode: "video" for ordered frames (files and cameras; MediaPipe tracks between frames) or
     "image" for unrelated stills (searched whole and in overlapping tiles, so small faces in group
     photos are found). score comes from MediaPipe's face detector (bundled in the same
-    .task file), since the landmarker does not report a confidence.
+    .task file), since the landmarker does not report a confidence; in video mode a face starts a
+    track only with a detector score of at least `min_new_score` or when seen in two frames running.
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None, *, max_faces: int = 4, mode: str = "video",
                  max_gap: float = 1.0, crop_size: int = 112, min_confidence: float = 0.5, score: bool = True,
-                 tiles: bool = True):
+                 tiles: bool = True, min_new_score: float = 0.6):
         if mode not in ("video", "image"):
             raise AffectStreamError(f"unknown tracker mode {mode!r}; use 'video' or 'image'")
         if max_faces < 1:
             raise AffectStreamError("max_faces must be at least 1")
         self.mode, self.crop_size, self.max_gap, self.tiles = mode, crop_size, max_gap, tiles
+        self.min_new_score = min_new_score
         self._settings = (resolve("face_landmarker", model_path), max_faces, min_confidence, score)
         self._landmarker = self._detector = None
         self.tracks = TrackAssigner(max_gap)
@@ -236,12 +254,19 @@ class FaceTracker:
                 found, detected = found + more, detected + more_detected
             found = consensus(found)
         found = sorted(found, key=lambda f: -f[0][2] * f[0][3])[: self._settings[1]]
-        ids = self.tracks.assign([f[0] for f in found], frame.timestamp)
+        scores = [detector_score(f[0], detected) for f in found]
+        # In video a new track needs a clear detection or a second sighting: one-frame landmark fits
+        # on clouds or text would otherwise become faces. Confirmed tracks survive detector misses.
+        accept = None
+        if self.mode == "video" and self._detector is not None:
+            accept = lambda j: scores[j] is not None and scores[j] >= self.min_new_score  # noqa: E731
+        ids = self.tracks.assign([f[0] for f in found], frame.timestamp, accept)
         faces = []
-        for (box, lm, blend, matrix), tid in zip(found, ids):
-            best = max(((box_iou(box, b), s) for b, s in detected), default=(0.0, None))
+        for (box, lm, blend, matrix), score, tid in zip(found, scores, ids):
+            if tid is None:
+                continue
             faces.append(Face(
-                track_id=tid, box=box, score=float(best[1]) if best[0] >= 0.3 else None, landmarks=lm,
+                track_id=tid, box=box, score=score, landmarks=lm,
                 blendshapes=blend, pose=euler_from_matrix(matrix), crop=align_face(image, lm, self.crop_size)))
         return faces
 

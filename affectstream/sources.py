@@ -54,11 +54,13 @@ class VideoSource(Source):
         self.live = live
         try:
             self._container = av.open(url, format=format, options=options or {}, timeout=10.0)
-        except FileNotFoundError:
-            raise AffectStreamError(f"{self.name}: no such file or device") from None
-        except av.error.FFmpegError as e:
-            what = "camera" if format in ("v4l2", "avfoundation", "dshow") else "video"
-            raise AffectStreamError(f"{self.name}: cannot open as a {what} ({_reason(e)}); "
+        except (FileNotFoundError, av.error.FFmpegError) as e:
+            if format in ("v4l2", "avfoundation", "dshow"):
+                raise AffectStreamError(f"{self.name}: no usable camera at {url} ({_reason(e)}); check that it "
+                                        "is connected and free, or pass another one (webcam:1, /dev/video2)") from None
+            if isinstance(e, FileNotFoundError):
+                raise AffectStreamError(f"{self.name}: no such file") from None
+            raise AffectStreamError(f"{self.name}: cannot open as a video ({_reason(e)}); "
                                     "check the path and that FFmpeg can read it") from None
         if not self._container.streams.video:
             self._container.close()

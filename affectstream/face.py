@@ -1,11 +1,16 @@
 """FaceTracker: MediaPipe Face Landmarker per frame, stable track ids, head pose and aligned crops."""
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import math
 import os
 import sys
+import threading
+import weakref
 import zipfile
+from concurrent.futures import ThreadPoolExecutor  # imports its exit hook before ours below
 
 import cv2
 import numpy as np
@@ -188,6 +193,21 @@ class TrackAssigner:
         self.pending.clear()
 
 
+_open_trackers: weakref.WeakSet = weakref.WeakSet()
+
+
+def _close_open_trackers() -> None:
+    # MediaPipe's own finalisers fail noisily at interpreter exit; close what users left open first.
+    for tracker in list(_open_trackers):
+        with contextlib.suppress(Exception):
+            tracker.close()
+
+
+# Thread-exit hooks run last-registered first, so this runs before concurrent.futures stops the
+# executor MediaPipe closes its tasks on; plain atexit would run after it.
+getattr(threading, "_register_atexit", atexit.register)(_close_open_trackers)
+
+
 class FaceTracker:
     """Faces in a frame: 478 landmarks, 52 blendshapes, head pose, aligned crop and a stable track_id.
 
@@ -209,6 +229,8 @@ class FaceTracker:
         self.min_new_score = min_new_score
         self._settings = (resolve("face_landmarker", model_path), max_faces, min_confidence, score)
         self._landmarker = self._detector = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="affectstream-detector")
+        _open_trackers.add(self)
         self.tracks = TrackAssigner(max_gap)
         self._open()
 
@@ -277,12 +299,13 @@ class FaceTracker:
             image = np.ascontiguousarray(image[y0:y0 + size[1], x0:x0 + size[0]])
         height, width = image.shape[:2]
         mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=image)
-        if ms is not None:
-            result = self._landmarker.detect_for_video(mp_image, ms)
-            detections = self._detector.detect_for_video(mp_image, ms).detections if self._detector else []
-        else:
-            result = self._landmarker.detect(mp_image)
-            detections = self._detector.detect(mp_image).detections if self._detector else []
+        # The detector runs beside the landmarker (both release the GIL), so its score costs no wall time.
+        pending = None
+        if self._detector is not None:
+            detect = self._detector.detect if ms is None else functools.partial(self._detector.detect_for_video, timestamp_ms=ms)
+            pending = self._pool.submit(detect, mp_image)
+        result = self._landmarker.detect(mp_image) if ms is None else self._landmarker.detect_for_video(mp_image, ms)
+        detections = pending.result().detections if pending is not None else []
         found = []
         for k, points in enumerate(result.face_landmarks):
             lm = np.array([(p.x * width + x0, p.y * height + y0, p.z * width) for p in points], np.float32)
@@ -296,16 +319,21 @@ class FaceTracker:
 
     def reset(self) -> None:
         """Start a new timeline: MediaPipe's state and the track ids start over (ids from 0)."""
-        self.close()
+        self._close_tasks()
         self.tracks = TrackAssigner(self.max_gap)
         self._open()
 
-    def close(self) -> None:
+    def _close_tasks(self) -> None:
         with quiet_native_logs():
             for task in (self._landmarker, self._detector):
                 if task is not None:
                     task.close()
         self._landmarker = self._detector = None
+
+    def close(self) -> None:
+        """Release MediaPipe and the detector thread; safe to call twice."""
+        self._close_tasks()
+        self._pool.shutdown(wait=True)
 
     def __enter__(self) -> FaceTracker:
         return self

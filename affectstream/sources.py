@@ -49,9 +49,9 @@ class VideoSource(Source):
     """Anything FFmpeg demuxes: files, cameras (v4l2/avfoundation/dshow) and network URLs, via PyAV."""
 
     def __init__(self, url: str, *, format: str | None = None, options: dict | None = None,
-                 live: bool = False, name: str | None = None):
+                 live: bool = False, realtime: bool = False, name: str | None = None):
         self.name = name or url
-        self.live = live
+        self.live, self.realtime = live or realtime, realtime
         try:
             self._container = av.open(url, format=format, options=options or {}, timeout=10.0)
         except (FileNotFoundError, av.error.FFmpegError) as e:
@@ -85,6 +85,7 @@ class VideoSource(Source):
         stream, tb = self._stream, self._stream.time_base or Fraction(1, 1)
         step = 1.0 / self.fps if self.fps else 1.0 / 30.0
         index, origin, last = 0, None, -1.0
+        started = time.perf_counter()
         packets = self._container.demux(stream)
         while True:
             try:
@@ -112,6 +113,8 @@ class VideoSource(Source):
                 if t <= last:  # missing or repeated pts: keep the timeline strictly increasing
                     t = last + step
                 last = t
+                if self.realtime:  # play a file like a camera: each frame no earlier than its timestamp
+                    time.sleep(max(0.0, started + t - time.perf_counter()))
                 yield Frame(index, t, np.ascontiguousarray(vf.to_ndarray(format="rgb24")), time.perf_counter())
                 index += 1
 
@@ -206,11 +209,12 @@ def camera_input(spec: str) -> tuple[str, str]:
     raise AffectStreamError(f"cameras are not supported on {sys.platform}; pass a video file or URL")
 
 
-def open_source(uri, *, fps: float | None = None, live: bool | None = None) -> Source:
+def open_source(uri, *, fps: float | None = None, live: bool | None = None, realtime: bool = False) -> Source:
     """A Source for a path, camera spec (`webcam:0`, `/dev/video0`), URL, image folder or iterable.
 
     fps: frame rate for image folders (default 1) and required for iterables of arrays;
-    live: override whether the source is treated as a camera that cannot wait.
+    live: override whether the source is treated as a camera that cannot wait;
+    realtime: deliver a video file's frames at their own timestamps, as a camera would (implies live).
     """
     if isinstance(uri, Source):
         return uri
@@ -234,7 +238,7 @@ def open_source(uri, *, fps: float | None = None, live: bool | None = None) -> S
             return ImageSequenceSource([path], fps=fps or 1.0, name=text)
         if path.stat().st_size == 0:
             raise AffectStreamError(f"{text}: the file is empty (0 bytes); nothing to process")
-        return VideoSource(text, live=bool(live))
+        return VideoSource(text, live=bool(live), realtime=realtime)
     if isinstance(uri, np.ndarray) and uri.ndim in (2, 3) and (uri.ndim == 2 or uri.shape[-1] in (3, 4)):
         return ArraySource([uri], fps=fps or 1.0)
     if isinstance(uri, Iterable):

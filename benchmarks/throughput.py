@@ -1,0 +1,149 @@
+"""Throughput, latency and memory of the pipeline against its floor (decode + landmarks), in one run.
+
+    python benchmarks/throughput.py [VIDEO] [--repeats 20]
+
+Prints decode-only fps, the floor (PyAV decode + MediaPipe Face Landmarker alone, one thread), the
+full offline pipeline's fps and its ratio to the floor, per-frame processing time and live-mode
+capture-to-result latency percentiles (the file played at its own frame rate, like a camera), peak
+RSS, and RSS growth over the clip concatenated `--repeats` times.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import mediapipe as mp
+import numpy as np
+from mediapipe.tasks.python import BaseOptions, vision
+
+import affectstream as af
+from affectstream.assets import resolve
+from affectstream.face import quiet_native_logs
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("AFFECTSTREAM_SHARED", ROOT.parent / "shared"))
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def decode_fps(path: Path) -> float:
+    start, n = time.perf_counter(), 0
+    for _ in af.open_source(path):
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
+def floor_fps(path: Path, max_faces: int) -> float:
+    """Decode + MediaPipe landmarks and blendshapes, serially: what any MediaPipe-based tool pays."""
+    options = vision.FaceLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(resolve("face_landmarker"))),
+        running_mode=vision.RunningMode.VIDEO, num_faces=max_faces, output_face_blendshapes=True,
+        output_facial_transformation_matrixes=True)
+    with quiet_native_logs():
+        landmarker = vision.FaceLandmarker.create_from_options(options)
+    start, n = time.perf_counter(), 0
+    for frame in af.open_source(path):
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=frame.image)
+        landmarker.detect_for_video(image, int(frame.timestamp * 1000))
+        n += 1
+    seconds = time.perf_counter() - start
+    with quiet_native_logs():
+        landmarker.close()
+    return n / seconds
+
+
+def pipeline_run(path: Path, max_faces: int, **open_args) -> tuple[float, np.ndarray, np.ndarray, int]:
+    """(fps, per-frame processing ms, capture-to-result ms, dropped) for one pass."""
+    with af.AffectStream(max_faces=max_faces) as pipeline:
+        busy, latency, last_frame = [], [], -1
+        start = tick = time.perf_counter()
+        for affect in pipeline.stream(af.open_source(path, **open_args)):
+            if affect.frame != last_frame:
+                now = time.perf_counter()
+                busy.append((now - tick) * 1000)
+                tick, last_frame = now, affect.frame
+                latency.append(affect.latency_ms)
+        seconds = time.perf_counter() - start
+        return pipeline.summary.frames / seconds, np.array(busy), np.array(latency), pipeline.summary.dropped
+
+
+def concatenated(path: Path, repeats: int, folder: Path) -> Path:
+    """The clip `repeats` times in a row, remuxed with PyAV (no re-encoding)."""
+    out_path = folder / f"{path.stem}_x{repeats}.mkv"
+    with av.open(str(out_path), "w") as out:
+        with av.open(str(path)) as first:
+            stream = out.add_stream_from_template(first.streams.video[0])
+        offset = 0
+        for _ in range(repeats):
+            with av.open(str(path)) as src:
+                vs = src.streams.video[0]
+                end = 0
+                for packet in src.demux(vs):
+                    if packet.dts is None:
+                        continue
+                    end = max(end, packet.pts + (packet.duration or 0))
+                    packet.pts, packet.dts = packet.pts + offset, packet.dts + offset
+                    packet.stream = stream
+                    out.mux(packet)
+                offset += end
+    return out_path
+
+
+def memory_growth(path: Path, repeats: int, max_faces: int) -> tuple[float, float, int]:
+    """(RSS after the first pass, RSS at the end, frames) over the clip concatenated `repeats` times."""
+    frames_per_pass = sum(1 for _ in af.open_source(path))
+    with tempfile.TemporaryDirectory() as tmp:
+        long_clip = concatenated(path, repeats, Path(tmp))
+        after_first = None
+        with af.AffectStream(max_faces=max_faces) as pipeline:
+            for affect in pipeline.stream(long_clip):
+                if affect.frame == frames_per_pass and after_first is None:
+                    after_first = rss_mb()
+            return after_first, rss_mb(), pipeline.summary.frames
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("video", nargs="?", default=SHARED / "media/video/WolfgangLanger_Pexels.mp4", type=Path)
+    parser.add_argument("--repeats", type=int, default=20, help="concatenations for the memory test (0: skip)")
+    parser.add_argument("--max-faces", type=int, default=4)
+    args = parser.parse_args()
+    if not args.video.exists():
+        print(f"no such video: {args.video}", file=sys.stderr)
+        return 1
+    print(f"video: {args.video}  cores: {os.cpu_count()}  python {sys.version.split()[0]}")
+    af.process(args.video)  # warm-up: imports, model load, page cache
+
+    decode = decode_fps(args.video)
+    floor = floor_fps(args.video, args.max_faces)
+    fps, busy, latency, _ = pipeline_run(args.video, args.max_faces)
+    print(f"decode only                  {decode:8.1f} fps")
+    print(f"floor: decode + landmarks    {floor:8.1f} fps")
+    print(f"full pipeline (offline)      {fps:8.1f} fps   ratio to floor {fps / floor:.2f}")
+    print(f"per-frame processing         p50 {np.percentile(busy, 50):6.1f} ms   p95 {np.percentile(busy, 95):6.1f} ms")
+    _, _, live_latency, dropped = pipeline_run(args.video, args.max_faces, realtime=True)
+    print(f"live, file at its own rate   capture->result p50 {np.percentile(live_latency, 50):6.1f} ms   "
+          f"p95 {np.percentile(live_latency, 95):6.1f} ms   dropped {dropped}")
+    print(f"peak RSS                     {peak_rss_mb():8.1f} MB")
+    if args.repeats:
+        first, end, frames = memory_growth(args.video, args.repeats, args.max_faces)
+        print(f"memory over {args.repeats}x clip ({frames} frames): RSS after first pass {first:.1f} MB, "
+              f"at end {end:.1f} MB, growth {end - first:+.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -84,6 +84,7 @@ def cmd_process(args) -> int:
 
 def cmd_webcam(args) -> int:
     from .pipeline import AffectStream
+    from .sources import open_source
 
     writer = csv.writer(sys.stdout)
     with AffectStream("live", **_settings(args)) as pipeline:
@@ -94,7 +95,9 @@ def cmd_webcam(args) -> int:
             writer.writerow(csv_row(affect, pipeline.columns) + [f"{affect.latency_ms:.1f}"])
             sys.stdout.flush()
 
-        summary = pipeline.run(args.source, on_result=show, csv=args.output, fps=args.fps)
+        # A file given here plays at its own frame rate, as a camera would.
+        source = open_source(args.source, fps=args.fps, realtime=Path(args.source).is_file())
+        summary = pipeline.run(source, on_result=show, csv=args.output)
     print(summary, file=sys.stderr)
     return 0
 
@@ -134,7 +137,8 @@ def parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_process)
 
     q = sub.add_parser("webcam", help="live affect from a camera or stream, printed as CSV rows")
-    q.add_argument("--source", default="webcam:0", help="webcam:N, /dev/videoN or an rtsp:// URL")
+    q.add_argument("--source", default="webcam:0",
+                   help="webcam:N, /dev/videoN, an rtsp:// URL, or a video file played in real time")
     q.add_argument("--fps", type=float, help="ask the camera for this frame rate")
     q.add_argument("-o", "--output", help="also write the rows to this CSV")
     common(q)

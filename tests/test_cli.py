@@ -67,6 +67,14 @@ def test_no_camera_is_one_line(tmp_path):
     assert "no usable camera" in one_line_error(cli("webcam", "--source", "/dev/video9"))
 
 
+def test_webcam_command_plays_a_file_live(video):
+    result = cli("webcam", "--source", video("codecs/h264_aac.mp4"))
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.startswith("frame,timestamp,face_id") and header.endswith("latency_ms")
+    assert 20 <= len(rows) <= 31  # real time: a slow frame may be skipped, never queued
+
+
 def test_models_lists_where_files_are(shared):
     result = cli("models")
     assert result.returncode == 0

@@ -30,8 +30,13 @@ def shared() -> Path:
 
 
 @pytest.fixture(scope="session")
-def media(shared) -> Path:
-    _need(MODEL)
+def model(shared) -> Path:
+    """The MediaPipe model file every pipeline needs."""
+    return _need(MODEL)
+
+
+@pytest.fixture(scope="session")
+def media(shared, model) -> Path:
     return _need(shared / "media")
 
 

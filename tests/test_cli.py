@@ -35,7 +35,7 @@ def test_process_several_inputs_into_a_folder(video, tmp_path):
 
 @pytest.mark.parametrize("content, words", [
     (None, "no such file"), (b"", "empty"), (b"just some text\n", "cannot open as a video")])
-def test_bad_inputs_give_one_line(tmp_path, content, words):
+def test_bad_inputs_give_one_line(model, tmp_path, content, words):
     path = tmp_path / "input.mp4"
     if content is not None:
         path.write_bytes(content)
@@ -63,7 +63,7 @@ def test_unwritable_output_and_bad_model(video, tmp_path):
     assert "face_landmarker.task not found" in line
 
 
-def test_no_camera_is_one_line(tmp_path):
+def test_no_camera_is_one_line(model):
     assert "no usable camera" in one_line_error(cli("webcam", "--source", "/dev/video9"))
 
 

@@ -119,7 +119,7 @@ def test_truncated_video_keeps_rows_and_reports_where_it_stopped(video, tmp_path
     assert 100 < len(df) < 472 and "INCOMPLETE" in str(summary)
 
 
-def test_a_source_that_dies_mid_stream_keeps_earlier_rows(tmp_path):
+def test_a_source_that_dies_mid_stream_keeps_earlier_rows(model, tmp_path):
     def camera():
         for i in range(5):
             yield np.zeros((120, 160, 3), np.uint8)
@@ -147,7 +147,7 @@ def test_live_mode_drops_stale_frames_instead_of_falling_behind(media):
     assert max(r.latency_ms for r in rows) < 1000 and all(r.success for r in rows)
 
 
-def test_offline_mode_processes_every_frame_even_when_slow():
+def test_offline_mode_processes_every_frame_even_when_slow(model):
     frames = [np.zeros((90, 160, 3), np.uint8)] * 30
     with af.AffectStream(mode="offline") as pipeline:
         rows = list(pipeline.stream(af.open_source(frames, fps=30, live=True)))

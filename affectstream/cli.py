@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import assets
 from .errors import AffectStreamError, SourceError
+from .logs import filter_native_logs
 from .sinks import csv_row
 from .sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
@@ -152,6 +153,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    filter_native_logs()
     try:
         return args.func(args)
     except AffectStreamError as e:

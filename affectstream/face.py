@@ -6,20 +6,19 @@ import contextlib
 import functools
 import math
 import os
-import sys
 import threading
 import weakref
 import zipfile
 from concurrent.futures import ThreadPoolExecutor  # imports its exit hook before ours below
 
 import cv2
-import numpy as np
-
 import mediapipe as mp
+import numpy as np
 from mediapipe.tasks.python import BaseOptions, vision
 
 from .assets import resolve
 from .errors import AffectStreamError
+from .logs import quiet_native_logs
 from .types import Face, Frame
 
 # MediaPipe's blendshape order (index 0 is its catch-all "_neutral").
@@ -41,26 +40,6 @@ MOUTH = (61, 291)
 # Where the eye centres and mouth corners land in the aligned crop, as fractions of its side:
 # looser than face-recognition templates so brows and chin (AU01/02/04, AU17/26) stay inside.
 CROP_TEMPLATE = np.array([[0.33, 0.40], [0.67, 0.40], [0.37, 0.74], [0.63, 0.74]], np.float32)
-
-
-@contextlib.contextmanager
-def quiet_native_logs():
-    """Silence fd 2 while MediaPipe starts, warms up and stops: its C++ logs ignore every setting.
-
-    AFFECTSTREAM_DEBUG=1 keeps them.
-    """
-    if os.environ.get("AFFECTSTREAM_DEBUG"):
-        yield
-        return
-    sys.stderr.flush()
-    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -111,7 +90,7 @@ def box_iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def still_windows(height: int, width: int, fraction: float = 0.6, min_side: int = 320) -> list[tuple[int, int, int, int]]:
+def still_windows(height: int, width: int, fraction: float = 0.6, min_side: int = 320) -> list[tuple[int, ...]]:
     """Overlapping (x, y, w, h) tiles of a still, each `fraction` of its sides; none for small images.
 
     MediaPipe's detector sees the whole image at 128×128, so faces under ~1/6 of a group photo's
@@ -121,7 +100,8 @@ def still_windows(height: int, width: int, fraction: float = 0.6, min_side: int 
         return []
     th, tw = int(height * fraction), int(width * fraction)
     rows, cols = (2, 3) if width > 1.3 * height else (3, 2) if height > 1.3 * width else (2, 2)
-    return [(int(x), int(y), tw, th) for y in np.linspace(0, height - th, rows) for x in np.linspace(0, width - tw, cols)]
+    ys, xs = np.linspace(0, height - th, rows), np.linspace(0, width - tw, cols)
+    return [(int(x), int(y), tw, th) for y in ys for x in xs]
 
 
 def consensus(readings: list[tuple]) -> list[tuple]:
@@ -167,7 +147,8 @@ class TrackAssigner:
         for j, box in enumerate(boxes):
             for tid, (old, _) in self.tracks.items():
                 iou = box_iou(box, old)
-                centre = math.dist((box[0] + box[2] / 2, box[1] + box[3] / 2), (old[0] + old[2] / 2, old[1] + old[3] / 2))
+                centre = math.dist((box[0] + box[2] / 2, box[1] + box[3] / 2),
+                                   (old[0] + old[2] / 2, old[1] + old[3] / 2))
                 near = centre < 0.5 * max(old[2], old[3])
                 if iou >= self.min_iou or near:
                     pairs.append((iou + (0.01 if near else 0.0), j, tid))
@@ -293,7 +274,10 @@ class FaceTracker:
         return faces
 
     def _landmarks(self, image: np.ndarray, offset: tuple[int, int], ms: int | None = None, size=None):
-        """MediaPipe on image[y:y+h, x:x+w]: ([(box, landmarks, blendshapes, matrix)], [(box, score)]) in full-image pixels."""
+        """MediaPipe on image[y:y+h, x:x+w], in full-image pixels.
+
+        Returns ([(box, landmarks, blendshapes, matrix)], [(detector box, score)]).
+        """
         x0, y0 = offset
         if size is not None:
             image = np.ascontiguousarray(image[y0:y0 + size[1], x0:x0 + size[0]])
@@ -302,7 +286,8 @@ class FaceTracker:
         # The detector runs beside the landmarker (both release the GIL), so its score costs no wall time.
         pending = None
         if self._detector is not None:
-            detect = self._detector.detect if ms is None else functools.partial(self._detector.detect_for_video, timestamp_ms=ms)
+            detect = (self._detector.detect if ms is None
+                      else functools.partial(self._detector.detect_for_video, timestamp_ms=ms))
             pending = self._pool.submit(detect, mp_image)
         result = self._landmarker.detect(mp_image) if ms is None else self._landmarker.detect_for_video(mp_image, ms)
         detections = pending.result().detections if pending is not None else []

@@ -102,7 +102,8 @@ class JSONLSink:
         try:
             self._file = open(self.path, "w", encoding="utf-8")
         except OSError as e:
-            raise AffectStreamError(f"{self.path}: cannot write here ({e.strerror}); choose another output path") from None
+            raise AffectStreamError(f"{self.path}: cannot write here ({e.strerror}); "
+                                    "choose another output path") from None
 
     def __call__(self, affect: Affect) -> None:
         self._file.write(json.dumps(affect_dict(affect)) + "\n")

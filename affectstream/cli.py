@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import logging
 import sys
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def cmd_models(args) -> int:
                 print(f"{spec.filename}: fetched and verified: {assets.fetch(spec)}")
         return 0
     for name, where, status in assets.describe():
-        print(f"{name:24s} {status:30s} {where}")
+        print(f"{name:22s} {status:34s} {where}")
     return 0
 
 
@@ -154,6 +155,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     filter_native_logs()
+    logging.basicConfig(level=logging.INFO, format="affectstream: %(message)s")
     try:
         return args.func(args)
     except AffectStreamError as e:

@@ -84,7 +84,7 @@ class VideoSource(Source):
     def __iter__(self) -> Iterator[Frame]:
         stream, tb = self._stream, self._stream.time_base or Fraction(1, 1)
         step = 1.0 / self.fps if self.fps else 1.0 / 30.0
-        index, origin, last = 0, None, -1.0
+        index, origin, last, damaged = 0, None, -1.0, 0
         started = time.perf_counter()
         packets = self._container.demux(stream)
         while True:
@@ -94,15 +94,17 @@ class VideoSource(Source):
             except StopIteration:
                 self._check_complete(index, last)
                 return
-            except av.error.FFmpegError as e:
-                if self.live and not isinstance(e, (av.error.EOFError, OSError)):
-                    continue  # a damaged packet in a live stream: skip it and keep watching
+            except (av.error.FFmpegError, OSError) as e:
                 where = f"after frame {index - 1} (t={last:.2f} s)" if index else "before the first frame"
+                if self.live and isinstance(e, av.error.InvalidDataError) and damaged < 100:
+                    damaged += 1  # a damaged packet in a live stream: skip it and keep watching
+                    continue
+                if self.live:  # a camera unplugged, a stream that went quiet or dropped
+                    raise SourceError(f"{self.name}: the stream stopped delivering frames {where}: {_reason(e)}",
+                                      frames_read=index) from None
                 raise SourceError(f"{self.name}: video data is damaged or cut short {where}: {_reason(e)}",
                                   frames_read=index) from None
-            except OSError as e:  # a camera unplugged or a network stream dropped
-                raise SourceError(f"{self.name}: the source stopped delivering frames after "
-                                  f"frame {index - 1}: {e}", frames_read=index) from None
+            damaged = 0
             for vf in frames:
                 pts = vf.pts if vf.pts is not None else vf.dts
                 if pts is not None:

@@ -1,7 +1,9 @@
 import functools
 import http.server
 import shutil
+import socket
 import threading
+import time
 
 import av
 import numpy as np
@@ -64,6 +66,35 @@ def test_network_url_reads_from_a_local_http_server(video, tmp_path):
         assert len(list(src)) == 72
     finally:
         server.shutdown()
+
+
+def test_live_udp_stream_and_its_end(video):
+    """MPEG-TS over UDP on loopback, sent in real time; the reader reports when the stream goes quiet."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"udp://127.0.0.1:{s.getsockname()[1]}"
+
+    def send():
+        time.sleep(0.3)  # the reader binds first
+        clip = str(video("single_face.mp4"))
+        with av.open(clip) as src, av.open(url + "?pkt_size=1316", "w", format="mpegts") as out:
+            stream = out.add_stream("mpeg4", rate=24)
+            stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+            for i, frame in enumerate(src.decode(video=0)):
+                copy = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
+                copy.pts = i
+                out.mux(stream.encode(copy))
+                time.sleep(1 / 24)
+            out.mux(stream.encode(None))
+
+    threading.Thread(target=send, daemon=True).start()
+    src = open_source(url + "?timeout=2000000")  # microseconds without data before the stream counts as gone
+    assert src.live
+    frames = []
+    with pytest.raises(SourceError, match="stopped delivering frames after frame"):
+        for frame in src:
+            frames.append(frame)
+    assert len(frames) >= 60 and frames[-1].timestamp == pytest.approx(frames[-1].index / 24, abs=0.05)
 
 
 def test_image_folder_and_single_image(media, tmp_path):

@@ -62,7 +62,7 @@ def cmd_process(args) -> int:
     with AffectStream(args.mode, **_settings(args)) as pipeline:
         for source, output in zip(inputs, outputs):
             try:
-                src = open_source(source)
+                src = open_source(source, stills=args.stills)
                 total = getattr(src, "frame_count", None)
                 with tqdm(total=total, unit="frame", desc=Path(source).name, disable=args.quiet or None,
                           leave=False, dynamic_ncols=True) as bar:
@@ -134,6 +134,8 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("-o", "--output", help="CSV file (one input) or folder (default: ./<name>.csv)")
     q.add_argument("--mode", choices=("auto", "offline", "live"), default="offline")
     q.add_argument("--jsonl", action="store_true", help="also write <name>.jsonl beside each CSV")
+    q.add_argument("--stills", action="store_true",
+                   help="folders of images hold unrelated photos, not the frames of one recording")
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     common(q)
     q.set_defaults(func=cmd_process)

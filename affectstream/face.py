@@ -170,8 +170,10 @@ class TrackAssigner:
         return ids
 
     def reset(self) -> None:
+        """Forget every track; ids start again at 0."""
         self.tracks.clear()
         self.pending.clear()
+        self.next_id = 0
 
 
 _open_trackers: weakref.WeakSet = weakref.WeakSet()

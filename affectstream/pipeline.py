@@ -94,6 +94,8 @@ class AffectStream:
         # Built now so a missing model file fails here, not mid-run.
         self.tracker = FaceTracker(landmarker, max_faces=max_faces, max_gap=max_gap)
         self._tracker_used = False
+        self._landmarker = landmarker
+        self._still_tracker: FaceTracker | None = None
         self.summary: Summary | None = None
 
     @property
@@ -105,9 +107,16 @@ class AffectStream:
         """The CSV header this pipeline writes."""
         return csv_columns(self.produces)
 
-    def analyze(self, frame: Frame) -> list[Affect]:
-        """All Affect rows for one frame: one per face, or one `success=0` row when there is none."""
-        faces = self.tracker.track(frame)
+    def analyze(self, frame: Frame, still: bool = False) -> list[Affect]:
+        """All Affect rows for one frame: one per face, or one `success=0` row when there is none.
+
+        still: the frame is an unrelated photo (searched more thoroughly; ids start at 0 for each).
+        """
+        if still:
+            if self._still_tracker is None:
+                self._still_tracker = FaceTracker(self._landmarker, max_faces=self.max_faces, mode="image")
+            self._still_tracker.tracks.reset()
+        faces = (self._still_tracker if still else self.tracker).track(frame)
         outputs = self.frame_model(faces) if faces else []
         latency = (time.perf_counter() - frame.captured_at) * 1000.0 if frame.captured_at else None
         if not faces:
@@ -123,9 +132,9 @@ class AffectStream:
         live = src.live if self.mode == "auto" else self.mode == "live"
         summary = self.summary = Summary(source=src.name)
         # A new source is a new timeline: MediaPipe's VIDEO mode and the track ids start over.
-        if self._tracker_used:
+        if self._tracker_used and not src.stills:
             self.tracker.reset()
-        self._tracker_used = True
+        self._tracker_used |= not src.stills
         frames: queue.Queue = queue.Queue(maxsize=1 if live else self.queue_size)
         stop, dropped = threading.Event(), [0]
         worker = threading.Thread(target=_decode, args=(src, frames, stop, live, dropped),
@@ -144,7 +153,7 @@ class AffectStream:
                     if isinstance(item.error, AffectStreamError):
                         raise item.error
                     raise AffectStreamError(f"{src.name}: reading stopped: {item.error}") from item.error
-                rows = self.analyze(item)
+                rows = self.analyze(item, still=src.stills)
                 summary.frames += 1
                 summary.dropped = dropped[0]
                 if rows[0].success:
@@ -205,6 +214,8 @@ class AffectStream:
 
     def close(self) -> None:
         self.tracker.close()
+        if self._still_tracker is not None:
+            self._still_tracker.close()
 
     def __enter__(self) -> AffectStream:
         return self
@@ -231,17 +242,10 @@ _still_lock = threading.Lock()
 
 def analyze_image(image, *, max_faces: int = 4, au_source: str = "blendshapes") -> list[Affect]:
     """Affect for each face in one still (an RGB array or a path); an empty list when there is none."""
-    rgb = read_image(image) if isinstance(image, (str, Path)) else open_source(image).__iter__().__next__().image
+    rgb = read_image(image) if isinstance(image, (str, Path)) else next(iter(open_source(image))).image
     key = (max_faces, au_source)
     with _still_lock:
         if key not in _still_pipelines:
-            pipeline = AffectStream("offline", max_faces=max_faces, au_source=au_source)
-            pipeline.tracker.close()
-            pipeline.tracker = FaceTracker(max_faces=max_faces, mode="image")
-            _still_pipelines[key] = pipeline
-        pipeline = _still_pipelines[key]
-        pipeline.tracker.reset()
-        rows = pipeline.analyze(Frame(0, 0.0, rgb, time.perf_counter()))
+            _still_pipelines[key] = AffectStream("offline", max_faces=max_faces, au_source=au_source)
+        rows = _still_pipelines[key].analyze(Frame(0, 0.0, rgb, time.perf_counter()), still=True)
     return [r for r in rows if r.success]
-
-

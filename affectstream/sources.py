@@ -31,6 +31,7 @@ class Source:
     name: str = "source"
     live: bool = False
     fps: float | None = None
+    stills: bool = False  # frames are unrelated photos, not a recording
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -143,12 +144,16 @@ class VideoSource(Source):
 
 
 class ImageSequenceSource(Source):
-    """Still images read with PyAV, one frame each, timestamped index / fps."""
+    """Images read with PyAV, one frame each, timestamped index / fps.
 
-    def __init__(self, paths: list[Path], *, fps: float = 1.0, name: str | None = None):
+    stills=False: the frames of one recording (faces are tracked across them); stills=True:
+    unrelated photos (each searched on its own, ids start at 0 in each).
+    """
+
+    def __init__(self, paths: list[Path], *, fps: float = 1.0, stills: bool = False, name: str | None = None):
         if not paths:
             raise AffectStreamError(f"{name}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-        self.paths, self.fps, self.name = paths, fps, name or str(paths[0])
+        self.paths, self.fps, self.stills, self.name = paths, fps, stills, name or str(paths[0])
 
     def __iter__(self) -> Iterator[Frame]:
         for i, path in enumerate(self.paths):
@@ -211,12 +216,15 @@ def camera_input(spec: str) -> tuple[str, str]:
     raise AffectStreamError(f"cameras are not supported on {sys.platform}; pass a video file or URL")
 
 
-def open_source(uri, *, fps: float | None = None, live: bool | None = None, realtime: bool = False) -> Source:
+def open_source(uri, *, fps: float | None = None, live: bool | None = None, realtime: bool = False,
+                stills: bool = False) -> Source:
     """A Source for a path, camera spec (`webcam:0`, `/dev/video0`), URL, image folder or iterable.
 
     fps: frame rate for image folders (default 1) and required for iterables of arrays;
     live: override whether the source is treated as a camera that cannot wait;
-    realtime: deliver a video file's frames at their own timestamps, as a camera would (implies live).
+    realtime: deliver a video file's frames at their own timestamps, as a camera would (implies live);
+    stills: a folder holds unrelated photos rather than the frames of one recording (a single
+    image always counts as a still).
     """
     if isinstance(uri, Source):
         return uri
@@ -233,11 +241,11 @@ def open_source(uri, *, fps: float | None = None, live: bool | None = None, real
         path = Path(text)
         if path.is_dir():
             images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            return ImageSequenceSource(images, fps=fps or 1.0, name=text)
+            return ImageSequenceSource(images, fps=fps or 1.0, stills=stills, name=text)
         if not path.exists():
             raise AffectStreamError(f"{text}: no such file or folder")
         if path.suffix.lower() in IMAGE_SUFFIXES:
-            return ImageSequenceSource([path], fps=fps or 1.0, name=text)
+            return ImageSequenceSource([path], fps=fps or 1.0, stills=True, name=text)
         if path.stat().st_size == 0:
             raise AffectStreamError(f"{text}: the file is empty (0 bytes); nothing to process")
         return VideoSource(text, live=bool(live), realtime=realtime)

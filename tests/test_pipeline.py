@@ -73,6 +73,17 @@ def test_analyze_image_on_paths_and_arrays(media):
     assert happy["AU12"] > 3 > surprised["AU12"] and surprised["AU26"] > happy["AU26"]
 
 
+def test_image_folders_are_sequences_unless_they_hold_stills(media, tmp_path):
+    import shutil
+    for name in ("0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "multi_face.jpg"):
+        shutil.copy(media / "images" / name, tmp_path / name)
+    ids = [(r.frame, r.track_id) for r in af.stream(af.open_source(tmp_path, stills=True), max_faces=6)]
+    assert ids[:2] == [(0, 0), (1, 0)]  # two different people, each the first face of its photo
+    assert len([i for f, i in ids if f == 2]) >= 4  # the group photo is searched in tiles
+    # As a recording, the two posed faces are in the same place, so the second continues the track.
+    assert [r.track_id for r in af.stream(tmp_path)][:2] == [0, 0]
+
+
 def test_two_faces_keep_their_ids_over_a_video(media):
     two = read_image(media / "images" / "multi_face.jpg")[220:520, 470:850]  # the two women on the right
     frames = [np.ascontiguousarray(np.roll(two, shift, axis=1)) for shift in range(0, 20, 2)]  # a slow pan

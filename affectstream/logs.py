@@ -12,7 +12,7 @@ import sys
 import threading
 
 # glog/absl lines ("W0000 00:00:17.. 123 file.cc:12] ...") and LiteRT's "INFO: [file.cc:36] ..." lines.
-NATIVE_LOG = re.compile(rb"^([IWE]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\]|(INFO|WARNING): |"
+NATIVE_LOG = re.compile(rb"^([IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\]|(INFO|WARNING): |"
                         rb"WARNING: Logging before InitGoogle)")
 
 

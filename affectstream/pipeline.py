@@ -9,6 +9,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +17,13 @@ import numpy as np
 from .errors import AffectStreamError, SourceError
 from .face import FaceTracker
 from .models.blendshape_au import BlendshapeAU
+from .models.registry import load_frame_model
 from .sinks import CallbackSink, CSVSink, JSONLSink, csv_columns
 from .sources import Source, open_source, read_image
 from .types import AU_NAMES, EMOTION_NAMES, Affect, Face, Frame, FrameOutput, Summary
 
 _END = object()
-AU_SOURCES = ("blendshapes",)
+AU_SOURCES = ("model", "blendshapes")
 
 
 class _Failure:
@@ -79,23 +81,27 @@ class AffectStream:
     """The pipeline. mode: "auto" (live for cameras and live URLs, else offline), "offline" or "live".
 
     max_faces: faces per frame; max_gap: seconds a face may vanish and keep its track_id;
-    au_source: "blendshapes" (MediaPipe blendshapes mapped to FACS); landmarker: path to
+    weights: per-frame model weights (default: the shipped ones); au_source: "model" (the per-frame
+    model's AU head) or "blendshapes" (MediaPipe blendshapes mapped to FACS); landmarker: path to
     face_landmarker.task (default: found by `assets.resolve`).
     """
 
     def __init__(self, mode: str = "auto", *, max_faces: int = 4, max_gap: float = 1.0,
-                 au_source: str = "blendshapes", landmarker: str | Path | None = None, queue_size: int = 8):
+                 au_source: str = "model", weights: str | Path | None = None,
+                 landmarker: str | Path | None = None, queue_size: int = 8):
         if mode not in ("auto", "offline", "live"):
             raise AffectStreamError(f"unknown mode {mode!r}; use 'auto', 'offline' or 'live'")
         if au_source not in AU_SOURCES:
             raise AffectStreamError(f"unknown au_source {au_source!r}; choose from {', '.join(AU_SOURCES)}")
         self.mode, self.max_faces, self.max_gap, self.queue_size = mode, max_faces, max_gap, queue_size
-        self.frame_model = BlendshapeAU()
+        self.frame_model = load_frame_model(weights)
+        self.blendshape_au = BlendshapeAU() if au_source == "blendshapes" else None
         # Built now so a missing model file fails here, not mid-run.
         self.tracker = FaceTracker(landmarker, max_faces=max_faces, max_gap=max_gap)
         self._tracker_used = False
         self._landmarker = landmarker
         self._still_tracker: FaceTracker | None = None
+        self._judger = ThreadPoolExecutor(1, thread_name_prefix="affectstream-models")
         self.summary: Summary | None = None
 
     @property
@@ -112,12 +118,21 @@ class AffectStream:
 
         still: the frame is an unrelated photo (searched more thoroughly; ids start at 0 for each).
         """
+        return self._judge(frame, self._track(frame, still))
+
+    def _track(self, frame: Frame, still: bool) -> list[Face]:
         if still:
             if self._still_tracker is None:
                 self._still_tracker = FaceTracker(self._landmarker, max_faces=self.max_faces, mode="image")
             self._still_tracker.tracks.reset()
-        faces = (self._still_tracker if still else self.tracker).track(frame)
+        return (self._still_tracker if still else self.tracker).track(frame)
+
+    def _judge(self, frame: Frame, faces: list[Face]) -> list[Affect]:
+        """Per-frame model (and AU source) on tracked faces, into Affect rows."""
         outputs = self.frame_model(faces) if faces else []
+        if self.blendshape_au is not None:  # the transparent estimator, for comparison with the model
+            for out, alternative in zip(outputs, self.blendshape_au(faces)):
+                out.au = alternative.au
         latency = (time.perf_counter() - frame.captured_at) * 1000.0 if frame.captured_at else None
         if not faces:
             return [to_affect(frame, None, None, latency)]
@@ -127,6 +142,8 @@ class AffectStream:
         """Affect rows in frame order; `self.summary` is updated as it goes.
 
         A source that breaks part-way raises SourceError after the rows of every good frame.
+        Offline, the models judge frame t on a worker thread while the tracker reads frame t+1;
+        live, each frame is finished before the next is taken, for the lowest latency.
         """
         src = open_source(source, fps=fps)
         live = src.live if self.mode == "auto" else self.mode == "live"
@@ -140,10 +157,26 @@ class AffectStream:
         worker = threading.Thread(target=_decode, args=(src, frames, stop, live, dropped),
                                   name="affectstream-decode", daemon=True)
         start = time.perf_counter()
+
+        def finished(rows: list[Affect]) -> list[Affect]:
+            summary.frames += 1
+            summary.dropped = dropped[0]
+            if rows[0].success:
+                summary.frames_with_face += 1
+                summary.faces += len(rows)
+                summary.ids.update(r.track_id for r in rows)
+            summary.seconds = time.perf_counter() - start
+            return rows
+
         worker.start()
+        pending = None
         try:
             while True:
                 item = frames.get()
+                if isinstance(item, _Failure) or item is _END:
+                    if pending is not None:
+                        yield from finished(pending.result())
+                        pending = None
                 if item is _END:
                     break
                 if isinstance(item, _Failure):
@@ -153,15 +186,14 @@ class AffectStream:
                     if isinstance(item.error, AffectStreamError):
                         raise item.error
                     raise AffectStreamError(f"{src.name}: reading stopped: {item.error}") from item.error
-                rows = self.analyze(item, still=src.stills)
-                summary.frames += 1
-                summary.dropped = dropped[0]
-                if rows[0].success:
-                    summary.frames_with_face += 1
-                    summary.faces += len(rows)
-                    summary.ids.update(r.track_id for r in rows)
-                summary.seconds = time.perf_counter() - start
-                yield from rows
+                faces = self._track(item, src.stills)
+                if live:
+                    yield from finished(self._judge(item, faces))
+                    continue
+                job = self._judger.submit(self._judge, item, faces)
+                if pending is not None:
+                    yield from finished(pending.result())
+                pending = job
         finally:
             stop.set()
             while worker.is_alive():  # unblock a producer waiting on a full queue
@@ -213,6 +245,7 @@ class AffectStream:
         return self.summary
 
     def close(self) -> None:
+        self._judger.shutdown(wait=True)
         self.tracker.close()
         if self._still_tracker is not None:
             self._still_tracker.close()
@@ -240,7 +273,7 @@ _still_pipelines: dict[tuple, AffectStream] = {}
 _still_lock = threading.Lock()
 
 
-def analyze_image(image, *, max_faces: int = 4, au_source: str = "blendshapes") -> list[Affect]:
+def analyze_image(image, *, max_faces: int = 4, au_source: str = "model") -> list[Affect]:
     """Affect for each face in one still (an RGB array or a path); an empty list when there is none."""
     rgb = read_image(image) if isinstance(image, (str, Path)) else next(iter(open_source(image))).image
     key = (max_faces, au_source)

@@ -14,17 +14,20 @@ from .types import AU_NAMES, EMOTION_NAMES, Affect
 BASE_COLUMNS = ("frame", "timestamp", "face_id", "success", "confidence", "face_x", "face_y", "face_w", "face_h",
                 "pose_Rx", "pose_Ry", "pose_Rz")
 AU_COLUMNS = tuple(f"{au}_r" for au in AU_NAMES)
-VA_COLUMNS = ("valence", "arousal", "valence_std", "arousal_std")
+VA_COLUMNS = ("valence", "arousal")
+STD_COLUMNS = ("valence_std", "arousal_std")
 EMOTION_COLUMNS = tuple(f"emo_{e}" for e in EMOTION_NAMES)
 
 
 def csv_columns(produces: set[str] | tuple[str, ...] = ("au",)) -> tuple[str, ...]:
-    """The CSV header for a pipeline whose stages produce `produces` ("au", "valence", "emotion")."""
+    """The CSV header for a pipeline whose stages produce `produces` ("au", "valence", "uncertainty", "emotion")."""
     columns = BASE_COLUMNS
     if "au" in produces:
         columns += AU_COLUMNS
     if "valence" in produces:
         columns += VA_COLUMNS
+    if "uncertainty" in produces:
+        columns += STD_COLUMNS
     if "emotion" in produces:
         columns += EMOTION_COLUMNS
     return columns
@@ -44,7 +47,7 @@ def csv_row(a: Affect, columns: tuple[str, ...]) -> list[str]:
         row[name] = _fmt(value, 2)
     for au in AU_NAMES:
         row[f"{au}_r"] = _fmt(a.au.get(au) if a.au else None, 3)
-    for name in VA_COLUMNS:
+    for name in VA_COLUMNS + STD_COLUMNS:
         row[name] = _fmt(getattr(a, name), 4)
     for e in EMOTION_NAMES:
         row[f"emo_{e}"] = _fmt(a.emotion.get(e) if a.emotion else None, 4)

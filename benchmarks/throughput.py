@@ -4,8 +4,8 @@
 
 Prints decode-only fps, the floor (PyAV decode + MediaPipe Face Landmarker alone, one thread), the
 full offline pipeline's fps and its ratio to the floor, per-frame processing time and live-mode
-capture-to-result latency percentiles (the file played at its own frame rate, like a camera), peak
-RSS, and RSS growth over the clip concatenated `--repeats` times.
+capture-to-result latency percentiles (the file played at its own frame rate, like a camera), the
+per-frame model's time per face on one thread, peak RSS, and RSS growth over the clip concatenated `--repeats` times.
 """
 from __future__ import annotations
 
@@ -80,6 +80,25 @@ def pipeline_run(path: Path, max_faces: int, **open_args) -> tuple[float, np.nda
         return pipeline.summary.frames / seconds, np.array(busy), np.array(latency), pipeline.summary.dropped
 
 
+def model_ms(path: Path) -> float:
+    """Per-face time of the per-frame model (inputs and forward pass) on one thread, median of 200."""
+    import torch
+
+    from affectstream.models.registry import load_frame_model
+
+    with af.AffectStream() as pipeline:
+        faces = next(f for frame in af.open_source(path) if (f := pipeline.tracker.track(frame)))
+    model, threads = load_frame_model(), torch.get_num_threads()
+    torch.set_num_threads(1)
+    times = []
+    for _ in range(220):
+        start = time.perf_counter()
+        model(faces[:1])
+        times.append((time.perf_counter() - start) * 1000)
+    torch.set_num_threads(threads)
+    return float(np.median(times[20:]))
+
+
 def concatenated(path: Path, repeats: int, folder: Path) -> Path:
     """The clip `repeats` times in a row, remuxed with PyAV (no re-encoding)."""
     out_path = folder / f"{path.stem}_x{repeats}.mkv"
@@ -137,6 +156,7 @@ def main() -> int:
     _, _, live_latency, dropped = pipeline_run(args.video, args.max_faces, realtime=True)
     print(f"live, file at its own rate   capture->result p50 {np.percentile(live_latency, 50):6.1f} ms   "
           f"p95 {np.percentile(live_latency, 95):6.1f} ms   dropped {dropped}")
+    print(f"per-frame model, one face    {model_ms(args.video):6.2f} ms on one thread")
     print(f"peak RSS                     {peak_rss_mb():8.1f} MB")
     if args.repeats:
         first, end, frames = memory_growth(args.video, args.repeats, args.max_faces)

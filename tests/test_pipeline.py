@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import affectstream as af
-from affectstream.sinks import AU_COLUMNS, BASE_COLUMNS
+from affectstream.sinks import AU_COLUMNS, BASE_COLUMNS, EMOTION_COLUMNS, VA_COLUMNS
 from affectstream.sources import read_image
 
 
@@ -19,7 +19,7 @@ def wolfgang_csv(video, tmp_path_factory):
 
 def test_talking_face_video_to_csv(wolfgang_csv):
     summary, df = wolfgang_csv
-    assert list(df.columns) == list(BASE_COLUMNS + AU_COLUMNS)
+    assert list(df.columns) == list(BASE_COLUMNS + AU_COLUMNS + VA_COLUMNS + EMOTION_COLUMNS)
     assert len(df) == 472 and summary.frames == 472 and summary.complete
     assert df.success.sum() >= 470
     assert df.timestamp.iloc[0] == 0 and df.timestamp.is_monotonic_increasing and df.timestamp.is_unique
@@ -30,6 +30,10 @@ def test_talking_face_video_to_csv(wolfgang_csv):
     assert aus["AU25_r"].std() > 0.3
     assert set(df.face_id.dropna()) == {0}
     assert df.confidence.dropna().between(0, 1).all()
+    faces = df[df.success == 1]
+    assert faces[["valence", "arousal"]].notna().all().all() and faces.valence.between(-1, 1).all()
+    assert faces.arousal.between(-1, 1).all() and faces.valence.std() > 0.01
+    assert np.allclose(faces[list(EMOTION_COLUMNS)].sum(axis=1), 1, atol=1e-3)
 
 
 def test_no_face_video_gives_one_unsuccessful_row_per_frame(video, tmp_path):
@@ -57,7 +61,8 @@ def test_stream_yields_affect_records(video):
     a = rows[10]
     assert isinstance(a, af.Affect) and a.success and a.track_id == 0
     assert set(a.au) == set(af.AU_NAMES) and len(a.pose) == 3 and len(a.box) == 4
-    assert a.valence is None and a.arousal is None and a.emotion is None and a.valence_std is None
+    assert -1 <= a.valence <= 1 and -1 <= a.arousal <= 1 and a.valence_std is None  # no temporal model yet
+    assert set(a.emotion) == set(af.EMOTION_NAMES) and sum(a.emotion.values()) == pytest.approx(1)
     assert a.latency_ms is not None and a.latency_ms >= 0
 
 
@@ -170,3 +175,14 @@ def test_bad_settings_are_clear_errors():
         af.AffectStream(mode="fast")
     with pytest.raises(af.AffectStreamError, match="au_source"):
         af.AffectStream(au_source="cnn")
+
+
+def test_au_source_blendshapes_keeps_the_transparent_estimator(media):
+    from affectstream.models.blendshape_au import au_from_blendshapes
+    image = read_image(media / "images" / "0-f15-hao-ph.jpg")
+    with af.AffectStream(au_source="blendshapes") as pipeline:
+        (row,) = pipeline.analyze(af.Frame(0, 0.0, image), still=True)
+        (face,) = pipeline._still_tracker.track(af.Frame(0, 0.0, image))
+    expected = au_from_blendshapes(face.blendshapes, face.landmarks)
+    assert [row.au[k] for k in af.AU_NAMES] == pytest.approx(expected.tolist(), abs=1e-5)
+    assert row.valence is not None  # valence/arousal and emotions still come from the model

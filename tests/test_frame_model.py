@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import torch
+
+from affectstream import AffectStreamError
+from affectstream.face import BLENDSHAPE_NAMES
+from affectstream.models.frame import GEOMETRY_DIM, FrameNet
+from affectstream.models.registry import load_frame_model, load_frame_net, save_frame_net
+from affectstream.train.frame import BLEND_MIRROR, Tensors, augment, shape_mirror
+
+
+def inputs(n=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, 1, 48, 48, generator=g), torch.rand(n, 52, generator=g),
+            torch.rand(n, GEOMETRY_DIM - 52, generator=g) - 0.5)
+
+
+def test_outputs_have_the_documented_shapes_and_ranges():
+    out = FrameNet().eval()(*inputs())
+    assert out["embedding"].shape == (4, 256) and out["emotion"].shape == (4, 8)
+    assert out["valence_arousal"].abs().max() <= 1 and out["au"].min() >= 0 and out["au"].max() <= 5
+
+
+def test_modality_dropout_removes_a_branch():
+    net = FrameNet().eval()
+    image, blend, shape = inputs()
+    keep = torch.ones(4)
+    without_image = net(image, blend, shape, keep_image=torch.zeros(4), keep_geometry=keep)
+    other_image = net(torch.rand_like(image), blend, shape, keep_image=torch.zeros(4), keep_geometry=keep)
+    assert torch.allclose(without_image["au"], other_image["au"])  # the image no longer matters
+    assert not torch.allclose(net(image, blend, shape)["au"], without_image["au"])
+
+
+def test_weights_round_trip(tmp_path):
+    net = FrameNet(channels=(8, 16, 16, 32), hidden=16, embed=32).eval()
+    path = save_frame_net(net, tmp_path / "tiny.safetensors", note="test")
+    again = load_frame_net(path)
+    image, blend, shape = inputs()
+    assert torch.allclose(net(image, blend, shape)["emotion"], again(image, blend, shape)["emotion"])
+    (tmp_path / "junk.safetensors").write_bytes(b"junk")
+    with pytest.raises(AffectStreamError, match="unreadable"):
+        load_frame_net(tmp_path / "junk.safetensors")
+    with pytest.raises(AffectStreamError, match="no such weights"):
+        load_frame_model(tmp_path / "missing.safetensors")
+
+
+def test_flip_swaps_left_and_right():
+    assert sorted(BLEND_MIRROR) == list(range(52))
+    assert all(BLEND_MIRROR[BLEND_MIRROR[i]] == i for i in range(52))
+    assert BLENDSHAPE_NAMES[BLEND_MIRROR[BLENDSHAPE_NAMES.index("mouthSmileLeft")]] == "mouthSmileRight"
+    assert BLENDSHAPE_NAMES[BLEND_MIRROR[BLENDSHAPE_NAMES.index("jawOpen")]] == "jawOpen"
+    # A symmetric toy shape: point i and 9 − i mirror each other.
+    xs = np.linspace(-0.4, 0.4, 10)
+    shape = torch.tensor(np.stack([xs, np.abs(xs)], 1), dtype=torch.float32)[None].repeat(3, 1, 1)
+    assert shape_mirror(shape).tolist() == list(range(9, -1, -1))
+
+
+def test_augment_keeps_shapes_ranges_and_targets():
+    n = 16
+    batch = Tensors(torch.rand(n, 1, 48, 48), torch.rand(n, 52), torch.rand(n, 478, 2) - 0.5,
+                    torch.rand(n, 2), torch.rand(n, 12), torch.rand(n, 8))
+    out = augment(batch, torch.arange(478), torch.Generator().manual_seed(0))
+    assert out.image.shape == batch.image.shape and out.image.min() >= 0 and out.image.max() <= 1
+    assert out.blend.min() >= 0 and out.blend.max() <= 1
+    assert torch.equal(out.va, batch.va) and torch.equal(out.emotion, batch.emotion)
+    assert not torch.equal(out.image, batch.image)

@@ -17,14 +17,14 @@ _SOURCE_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 DEFAULT_FRAME_WEIGHTS = "frame.safetensors"
 
 
+_INSTALLED_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+
+
 def weights_dir() -> Path:
     """Where shipped weights live: `AFFECTSTREAM_WEIGHTS`, the source checkout, or the installed package."""
     if os.environ.get("AFFECTSTREAM_WEIGHTS"):
         return Path(os.environ["AFFECTSTREAM_WEIGHTS"])
-    if _SOURCE_WEIGHTS.is_dir():
-        return _SOURCE_WEIGHTS
-    from importlib.resources import files
-    return Path(str(files("affectstream.weights")))
+    return _SOURCE_WEIGHTS if _SOURCE_WEIGHTS.is_dir() else _INSTALLED_WEIGHTS
 
 
 def save_frame_net(net: FrameNet, path: str | os.PathLike, **metadata) -> Path:

@@ -22,10 +22,12 @@ from ..models.frame import FrameNet
 @dataclass
 class Sequences:
     """S sequences of T frames. embedding (S, T, E) and frame_prediction (S, T, 14: valence, arousal,
-    AU/5) from the per-frame model, zero where `present` (S, T) is False (no detection); degraded
-    (S, T) marks frames with a strong degradation or no face; targets (S, T, 2) and (S, T, 12)."""
+    AU/5) from the per-frame model and shape (S, T, 234) the normalised landmarks, all zero where
+    `present` (S, T) is False (no detection); degraded (S, T) marks frames with a strong
+    degradation or no face; targets (S, T, 2) and (S, T, 12)."""
 
     embedding: torch.Tensor
+    shape: torch.Tensor
     frame_prediction: torch.Tensor
     present: torch.Tensor
     degraded: torch.Tensor
@@ -112,6 +114,7 @@ def build_sequences(net: FrameNet, image: torch.Tensor, blend: torch.Tensor, sha
         out = net(frames, b, s)
         prediction = torch.cat([out["valence_arousal"], out["au"] / 5], 1) * present[:, None]
         parts["embedding"].append(out["embedding"] * present[:, None])
+        parts["shape"].append(s * present[:, None])
         parts["frame_prediction"].append(prediction)
         parts["present"].append(present)
         parts["degraded"].append(torch.tensor(bad))

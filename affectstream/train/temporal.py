@@ -30,26 +30,36 @@ def affwildnet_loss(out: dict, seq: Sequences) -> torch.Tensor:
     return ccc_loss(va, seq.target_va.reshape(-1, 2)) + F.mse_loss(out["au"] / 5, seq.target_au / 5)
 
 
+def _fit(model: torch.nn.Module, count: int, step, *, epochs: int, batch_size: int, lr: float, seed: int,
+         name: str, log) -> torch.nn.Module:
+    """Adam over shuffled mini-batches of `count` sequences; step(index, generator) returns the loss."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    for epoch in range(epochs):
+        model.train()
+        order, total = torch.randperm(count, generator=generator), 0.0
+        for start in range(0, count, batch_size):
+            index = order[start:start + batch_size]
+            loss = step(index, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # GRUs on 80 steps can spike
+            optimizer.step()
+            total += float(loss.detach()) * len(index) / count
+        log(f"{name} epoch {epoch + 1}/{epochs} loss {total:.4f}")
+    return model.eval()
+
+
 def train_affwildnet(train: Sequences, epochs: int = 20, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
                      log=print) -> AffWildNet:
     torch.manual_seed(seed)
     x = inputs(train)
     net = AffWildNet(x.shape[-1])
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-    for epoch in range(epochs):
-        net.train()
-        order, total = torch.randperm(len(x), generator=generator), 0.0
-        for start in range(0, len(x), batch_size):
-            index = order[start:start + batch_size]
-            loss = affwildnet_loss(net(x[index]), _take(train, index))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            optimizer.step()
-            total += float(loss.detach()) * len(index) / len(x)
-        log(f"affwildnet epoch {epoch + 1}/{epochs} loss {total:.4f}")
-    return net.eval()
+
+    def step(index, generator):
+        return affwildnet_loss(net(x[index]), _take(train, index))
+
+    return _fit(net, len(x), step, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, name="affwildnet", log=log)
 
 
 def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int = 32, lr: float = 1e-3,
@@ -59,24 +69,16 @@ def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int 
     torch.manual_seed(seed)
     x, y = inputs(train), targets(train)
     model = AffectiveProcess(x.shape[-1], y.shape[-1])
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-    for epoch in range(epochs):
-        model.train()
-        order, total = torch.randperm(len(x), generator=generator), 0.0
-        for start in range(0, len(x), batch_size):
-            index = order[start:start + batch_size]
-            k = int(torch.randint(8, 41, (1,), generator=generator))
-            context = torch.stack([_random_present(train.present[i], k, generator) for i in index.tolist()])
-            rows = torch.arange(len(index))[:, None]
-            xc, yc = x[index][rows, context], train.frame_prediction[index][rows, context]
-            loss = model.elbo_loss(xc, yc, x[index], y[index])["loss"]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(index) / len(x)
-        log(f"affective process epoch {epoch + 1}/{epochs} -ELBO {total:.4f}")
-    return model.eval()
+
+    def step(index, generator):
+        k = int(torch.randint(8, 41, (1,), generator=generator))
+        context = torch.stack([_random_present(train.present[i], k, generator) for i in index.tolist()])
+        rows = torch.arange(len(index))[:, None]
+        xc, yc = x[index][rows, context], train.frame_prediction[index][rows, context]
+        return model.elbo_loss(xc, yc, x[index], y[index])["loss"]
+
+    return _fit(model, len(x), step, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                name="affective process", log=log)
 
 
 def _random_present(present: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:

@@ -19,7 +19,7 @@ from .face import FaceTracker
 from .models.blendshape_au import BlendshapeAU
 from .models.registry import load_frame_model
 from .sinks import CallbackSink, CSVSink, JSONLSink, csv_columns
-from .sources import Source, open_source, read_image
+from .sources import Source, load_image, open_source
 from .types import AU_NAMES, EMOTION_NAMES, Affect, Face, Frame, FrameOutput, Summary
 
 _END = object()
@@ -275,7 +275,7 @@ _still_lock = threading.Lock()
 
 def analyze_image(image, *, max_faces: int = 4, au_source: str = "model") -> list[Affect]:
     """Affect for each face in one still (an RGB array or a path); an empty list when there is none."""
-    rgb = read_image(image) if isinstance(image, (str, Path)) else next(iter(open_source(image))).image
+    rgb = load_image(image)
     key = (max_faces, au_source)
     with _still_lock:
         if key not in _still_pipelines:

@@ -187,6 +187,11 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def load_image(image) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from a path or an RGB/RGBA/grey uint8 array."""
+    return read_image(image) if isinstance(image, (str, os.PathLike)) else as_rgb(image)
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """One still image as (H, W, 3) uint8 RGB, decoded by PyAV."""
     path = Path(path)

@@ -198,7 +198,7 @@ def _extract_chunk(args) -> dict:
     images, landmarker = args
     from ..face import FaceTracker, aligned_landmarks
     from ..models.frame import grey_input
-    from ..sources import as_rgb, read_image
+    from ..sources import load_image
     from ..types import Frame
 
     n = len(images)
@@ -206,8 +206,7 @@ def _extract_chunk(args) -> dict:
            "blendshapes": np.zeros((n, 52), np.float32), "shape": np.zeros((n, 478, 2), np.float16)}
     with FaceTracker(landmarker, mode="image", max_faces=1) as tracker:
         for i, image in enumerate(images):
-            rgb = read_image(image) if isinstance(image, (str, Path)) else as_rgb(image)
-            faces = tracker.track(Frame(0, 0.0, rgb))
+            faces = tracker.track(Frame(0, 0.0, load_image(image)))
             tracker.tracks.reset()
             if faces:
                 face = faces[0]

@@ -21,7 +21,9 @@ from ..face import BLENDSHAPE_NAMES
 from ..models.blendshape_au import au_from_blendshapes
 from ..models.frame import SHAPE_POINTS, FrameNet
 from ..models.registry import save_frame_net
-from ..types import AU_NAMES, EMOTION_NAMES
+from ..pipeline import AffectStream
+from ..sources import load_image
+from ..types import AU_NAMES, EMOTION_NAMES, Frame
 from . import metrics
 from .datasets import LabelledFaces, extract_features, features_cache_name, read_faces
 from .losses import ccc_loss, soft_cross_entropy
@@ -245,20 +247,15 @@ def evaluate_frame(data: str | Path, *, split: str = "valid", weights=None, limi
 
     Images with no face count as failures: no emotion (wrong) and the neutral origin for valence/arousal.
     """
-    from ..pipeline import AffectStream
-    from ..types import Frame
-
     faces = read_faces(data, split)
     if limit:
         faces = faces.subset(np.arange(min(limit, len(faces))))
     va = np.zeros((len(faces), 2), np.float32)
     au = np.full((len(faces), len(AU_NAMES)), np.nan, np.float32)
     emotion = np.full(len(faces), -1)
-    from ..sources import as_rgb, read_image
     with AffectStream("offline", weights=weights, au_source=au_source, max_faces=1) as pipeline:
         for i, image in enumerate(faces.images):
-            rgb = read_image(image) if isinstance(image, (str, Path)) else as_rgb(image)
-            rows = [r for r in pipeline.analyze(Frame(0, 0.0, rgb), still=True) if r.success]
+            rows = [r for r in pipeline.analyze(Frame(0, 0.0, load_image(image)), still=True) if r.success]
             if rows:
                 a = rows[0]
                 va[i] = (a.valence, a.arousal)

@@ -20,14 +20,12 @@ EMOTION_COLUMNS = tuple(f"emo_{e}" for e in EMOTION_NAMES)
 
 
 def csv_columns(produces: set[str] | tuple[str, ...] = ("au",)) -> tuple[str, ...]:
-    """The CSV header for a pipeline whose stages produce `produces` ("au", "valence", "uncertainty", "emotion")."""
+    """The CSV header for a pipeline whose stages produce `produces` ("au", "valence", "emotion")."""
     columns = BASE_COLUMNS
     if "au" in produces:
         columns += AU_COLUMNS
-    if "valence" in produces:
-        columns += VA_COLUMNS
-    if "uncertainty" in produces:
-        columns += STD_COLUMNS
+    if "valence" in produces:  # std columns always, left empty by a model without uncertainty
+        columns += VA_COLUMNS + STD_COLUMNS
     if "emotion" in produces:
         columns += EMOTION_COLUMNS
     return columns

@@ -53,15 +53,20 @@ class Face:
 class FrameOutput:
     """What a per-frame model says about one face.
 
-    embedding: (D,) float32 or None; valence/arousal: −1…1 or None; au: (12,) float32 0–5 in
-    AU_NAMES order or None; emotion: (8,) logits in EMOTION_NAMES order or None.
+    embedding: (D,) float32 or None; shape: (234,) float32 normalised landmarks the model read;
+    valence/arousal: −1…1 or None; au: (12,) float32 0–5 in AU_NAMES order or None; emotion: (8,)
+    logits in EMOTION_NAMES order or None; *_std: standard deviations, from a model that gives them.
     """
 
     embedding: np.ndarray | None = None
+    shape: np.ndarray | None = None
     valence: float | None = None
     arousal: float | None = None
     au: np.ndarray | None = None
     emotion: np.ndarray | None = None
+    valence_std: float | None = None
+    arousal_std: float | None = None
+    au_std: np.ndarray | None = None
 
 
 @dataclass
@@ -69,8 +74,10 @@ class Affect:
     """The public result: one face in one frame, or one row with track_id None for a frame with no face.
 
     box: (x, y, w, h) pixels; pose: (pitch, yaw, roll) degrees; au: {"AU01": 0–5, …};
-    emotion: {"happiness": probability, …}; latency_ms: capture to result. A stage that did not
-    produce a value leaves its field None.
+    emotion: {"happiness": probability, …}; *_std: the temporal model's standard deviations;
+    latency_ms: capture to result. A stage that did not produce a value leaves its field None.
+    A row with a track_id but no box is a held estimate: the temporal model's reading of a tracked
+    face the detector missed in this frame (success is False; no box, pose or emotion).
     """
 
     frame: int
@@ -84,13 +91,14 @@ class Affect:
     valence_std: float | None = None
     arousal_std: float | None = None
     au: dict[str, float] | None = None
+    au_std: dict[str, float] | None = None
     emotion: dict[str, float] | None = None
     latency_ms: float | None = None
 
     @property
     def success(self) -> bool:
-        """True when this row describes a face (OpenFace's `success`)."""
-        return self.track_id is not None
+        """True when a face was detected in this frame (OpenFace's `success`)."""
+        return self.track_id is not None and self.box is not None
 
 
 @dataclass

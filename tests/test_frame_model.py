@@ -5,7 +5,7 @@ import torch
 from affectstream import AffectStreamError
 from affectstream.face import BLENDSHAPE_NAMES
 from affectstream.models.frame import GEOMETRY_DIM, FrameNet
-from affectstream.models.registry import load_frame_model, load_frame_net, save_frame_net
+from affectstream.models.registry import load_frame_model, load_frame_net, save_net
 from affectstream.train.frame import BLEND_MIRROR, Tensors, augment, shape_mirror
 
 
@@ -33,7 +33,7 @@ def test_modality_dropout_removes_a_branch():
 
 def test_weights_round_trip(tmp_path):
     net = FrameNet(channels=(8, 16, 16, 32), hidden=16, embed=32).eval()
-    path = save_frame_net(net, tmp_path / "tiny.safetensors", note="test")
+    path = save_net(net, tmp_path / "tiny.safetensors", note="test")
     again = load_frame_net(path)
     image, blend, shape = inputs()
     assert torch.allclose(net(image, blend, shape)["emotion"], again(image, blend, shape)["emotion"])

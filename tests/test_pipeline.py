@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import affectstream as af
-from affectstream.sinks import AU_COLUMNS, BASE_COLUMNS, EMOTION_COLUMNS, VA_COLUMNS
+from affectstream.sinks import AU_COLUMNS, BASE_COLUMNS, EMOTION_COLUMNS, STD_COLUMNS, VA_COLUMNS
 from affectstream.sources import read_image
 
 
@@ -19,7 +19,8 @@ def wolfgang_csv(video, tmp_path_factory):
 
 def test_talking_face_video_to_csv(wolfgang_csv):
     summary, df = wolfgang_csv
-    assert list(df.columns) == list(BASE_COLUMNS + AU_COLUMNS + VA_COLUMNS + EMOTION_COLUMNS)
+    assert list(df.columns) == list(BASE_COLUMNS + AU_COLUMNS + VA_COLUMNS + STD_COLUMNS + EMOTION_COLUMNS)
+    assert df[list(STD_COLUMNS)].isna().all().all()  # temporal="none": no uncertainty, none invented
     assert len(df) == 472 and summary.frames == 472 and summary.complete
     assert df.success.sum() >= 470
     assert df.timestamp.iloc[0] == 0 and df.timestamp.is_monotonic_increasing and df.timestamp.is_unique
@@ -61,7 +62,7 @@ def test_stream_yields_affect_records(video):
     a = rows[10]
     assert isinstance(a, af.Affect) and a.success and a.track_id == 0
     assert set(a.au) == set(af.AU_NAMES) and len(a.pose) == 3 and len(a.box) == 4
-    assert -1 <= a.valence <= 1 and -1 <= a.arousal <= 1 and a.valence_std is None  # no temporal model yet
+    assert -1 <= a.valence <= 1 and -1 <= a.arousal <= 1 and a.valence_std is None  # per-frame only
     assert set(a.emotion) == set(af.EMOTION_NAMES) and sum(a.emotion.values()) == pytest.approx(1)
     assert a.latency_ms is not None and a.latency_ms >= 0
 

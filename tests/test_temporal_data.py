@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from affectstream.models.frame import GEOMETRY_DIM, FrameNet
-from affectstream.train.temporal_data import build_sequences, degrade, segments, smooth_walk
+from affectstream.train.temporal_data import degrade, featurize, segments, smooth_walk, still_clips
 
 
 def test_trajectories_and_segments():
@@ -35,18 +35,30 @@ def test_each_degradation_does_what_it_says():
     assert flat  # an 18×18 occluder of one grey level
 
 
-def test_sequences_from_stills():
-    n = 12
+def test_still_clips_hold_a_face_then_cut():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, size=(12, 48, 48), dtype=np.uint8)
+    va, au = rng.uniform(-1, 1, (12, 2)), rng.uniform(0, 5, (12, 12))
+    clips = still_clips(images, va, au, count=6, steps=80, degraded_share=0.3, seed=0)
+    assert len(clips) == 6 and clips[0].frames.shape == (80, 48, 48) and clips[0].frames.dtype == np.uint8
+    degraded = np.stack([c.degraded for c in clips])
+    dropped = np.stack([c.dropped for c in clips])
+    assert abs(degraded.mean() - 0.3) < 0.05 and 0.05 < dropped.mean() < 0.2 and (dropped <= degraded).all()
+    for clip in clips:  # targets change only at cuts, at least 15 frames apart
+        assert (clip.target_va[1:] != clip.target_va[:-1]).any(-1).sum() <= 80 // 15
+
+
+def test_featurize_runs_the_real_tracker_on_corrupted_frames(shared, model):
+    data = np.load(shared / "data" / "ferplus" / "ferplus_valid.npz")
+    images = data["images"][:20]
+    rng = np.random.default_rng(0)
+    clips = still_clips(images, rng.uniform(-1, 1, (20, 2)), np.zeros((20, 12)), count=3, steps=30, seed=0)
     net = FrameNet(channels=(8, 8, 16, 16), hidden=16, embed=32)
-    g = torch.Generator().manual_seed(0)
-    seq = build_sequences(net, torch.rand(n, 1, 48, 48, generator=g), torch.rand(n, 52, generator=g),
-                          torch.rand(n, GEOMETRY_DIM - 52, generator=g) - 0.5, torch.rand(n, 2, generator=g),
-                          torch.rand(n, 12, generator=g) * 5, count=6, steps=80, degraded_share=0.3, seed=0)
-    assert seq.embedding.shape == (6, 80, 32) and seq.frame_prediction.shape == (6, 80, 14)
-    assert abs(seq.degraded.float().mean().item() - 0.3) < 0.05
+    seq = featurize(clips, net, workers=1, progress=False)
+    assert seq.embedding.shape == (3, 30, 32) and seq.frame_prediction.shape == (3, 30, 14)
+    assert seq.shape.shape == (3, 30, GEOMETRY_DIM - 52)
     missing = ~seq.present
-    assert 0.05 < missing.float().mean() < 0.2 and (seq.embedding[missing] == 0).all()
-    assert (missing <= seq.degraded).all()  # every dropped detection counts as degraded
-    # Targets are piecewise constant: they change only at cuts.
-    changes = (seq.target_va[:, 1:] != seq.target_va[:, :-1]).any(-1).float().sum(1)
-    assert (changes <= 80 // 15).all()
+    assert (seq.embedding[missing] == 0).all() and (missing <= seq.degraded).all()
+    withheld = torch.from_numpy(np.stack([c.dropped for c in clips]))
+    assert not seq.present[withheld].any()  # a withheld detection stays withheld
+    assert seq.present.float().mean() > 0.5  # the tracker finds FER+ faces through mild corruption

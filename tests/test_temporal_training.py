@@ -1,18 +1,27 @@
+import numpy as np
 import torch
 
-from affectstream.models.frame import GEOMETRY_DIM, FrameNet
-from affectstream.train.temporal import inputs, targets, train_affective_process, train_affwildnet
-from affectstream.train.temporal_data import build_sequences
+from affectstream.train.temporal import (
+    inputs,
+    predict_sequences,
+    sequence_figures,
+    targets,
+    train_affective_process,
+    train_affwildnet,
+)
+from affectstream.train.temporal_data import Sequences
 
 
-def tiny_sequences(count=8, seed=0):
+def tiny_sequences(count=8, steps=40, seed=0):
+    """Sequences whose targets are a noisy per-frame prediction away: something to learn."""
     g = torch.Generator().manual_seed(seed)
-    n = 10
-    net = FrameNet(channels=(8, 8, 16, 16), hidden=16, embed=32)
-    va = torch.rand(n, 2, generator=g) * 2 - 1
-    return build_sequences(net, torch.rand(n, 1, 48, 48, generator=g), torch.rand(n, 52, generator=g),
-                           torch.rand(n, GEOMETRY_DIM - 52, generator=g) - 0.5, va,
-                           torch.rand(n, 12, generator=g) * 5, count=count, steps=40, seed=seed)
+    target = torch.rand(count, 1, 14, generator=g).expand(count, steps, 14).clone()
+    target[..., :2] = target[..., :2] * 2 - 1
+    present = torch.rand(count, steps, generator=g) > 0.2
+    noisy = (target + 0.3 * torch.randn(count, steps, 14, generator=g)) * present[..., None]
+    embedding = torch.cat([noisy, torch.randn(count, steps, 18, generator=g)], -1) * present[..., None]
+    return Sequences(embedding=embedding, shape=torch.zeros(count, steps, 234), frame_prediction=noisy,
+                     present=present, degraded=~present, target_va=target[..., :2], target_au=target[..., 2:] * 5)
 
 
 def test_temporal_models_train_on_sequences():
@@ -26,6 +35,21 @@ def test_temporal_models_train_on_sequences():
     elbo = []
     ap = train_affective_process(seq, epochs=8, batch_size=4, log=elbo.append)
     assert float(elbo[-1].split()[-1]) < float(elbo[0].split()[-1])
-    r = ap.encode(inputs(seq)[:, :10], seq.frame_prediction[:, :10]).mean(-2)
-    mean, std = ap.predict(r, inputs(seq))
-    assert mean.shape == std.shape == (8, 40, 14) and (std > 0).all()
+    pred = predict_sequences(ap, seq, width=10)
+    assert pred["mean"].shape == pred["std"].shape == (8, 40, 14) and (pred["std"] > 0).all()
+    figures = sequence_figures(pred, seq, seq.present.numpy())
+    assert figures["frames"] == int(seq.present.sum()) and 0 <= figures["within_1sd"] <= figures["within_2sd"] <= 1
+    assert set(sequence_figures(predict_sequences(gru, seq), seq)) == {"frames", "ccc_valence", "ccc_arousal",
+                                                                      "au_icc", "au_pcc"}
+
+
+def test_sequence_figures_by_hand():
+    seq = tiny_sequences(count=2, steps=5)
+    truth = torch.cat([seq.target_va, seq.target_au / 5], -1).numpy()
+    perfect = sequence_figures({"mean": truth, "std": np.full_like(truth, 0.1)}, seq)
+    assert perfect["ccc_valence"] > 0.999 and perfect["within_1sd"] == 1.0
+    assert abs(perfect["nll"] - (0.5 * np.log(2 * np.pi * 0.01))) < 1e-5  # zero error: only the log σ term
+    off = truth.copy()
+    off[..., :2] += 0.15  # every error 0.15: outside ±1σ (0.1), inside ±2σ
+    shifted = sequence_figures({"mean": off, "std": np.full_like(truth, 0.1)}, seq)
+    assert shifted["within_1sd"] == 0.0 and shifted["within_2sd"] == 1.0

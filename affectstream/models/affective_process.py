@@ -23,14 +23,19 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 
 
 class AffectiveProcess(nn.Module):
-    """x (…, N, x_dim), y (…, N, y_dim). `encode` gives r_i; `latent` q(z | mean r); `decode` p(y | x, z)."""
+    """x (…, N, x_dim), y (…, N, y_dim). `encode` gives r_i; `latent` q(z | r_C); `decode` p(y | x, z, r_C).
+
+    Besides the global latent z, the decoder reads r_C itself (the deterministic path of
+    Kim et al.'s attentive NP and of the Affective Process's context encoder), which keeps the
+    context in use when the target frame alone looks informative.
+    """
 
     def __init__(self, x_dim: int, y_dim: int, r_dim: int = 128, z_dim: int = 64, hidden: int = 128,
                  min_std: float = 0.01):
         super().__init__()
         self.encoder = _mlp([x_dim + y_dim, hidden, hidden, r_dim])
         self.latent_net = _mlp([r_dim, hidden, 2 * z_dim])
-        self.decoder = _mlp([x_dim + z_dim, hidden, hidden, 2 * y_dim])
+        self.decoder = _mlp([x_dim + z_dim + r_dim, hidden, hidden, 2 * y_dim])
         self.min_std = min_std
         self.config = {"x_dim": x_dim, "y_dim": y_dim, "r_dim": r_dim, "z_dim": z_dim, "hidden": hidden}
 
@@ -41,24 +46,56 @@ class AffectiveProcess(nn.Module):
         mu, raw = self.latent_net(r_mean).chunk(2, dim=-1)
         return Normal(mu, 0.1 + 0.9 * torch.sigmoid(raw))
 
-    def decode(self, x: torch.Tensor, z: torch.Tensor) -> Normal:
-        z = z.unsqueeze(-2).expand(*x.shape[:-1], z.shape[-1])
-        mu, raw = self.decoder(torch.cat([x, z], dim=-1)).chunk(2, dim=-1)
+    def decode(self, x: torch.Tensor, z: torch.Tensor, r_mean: torch.Tensor) -> Normal:
+        """p(y | x, z, r_C); z and r_C either per target (same leading shape as x) or one per set (…, D)."""
+        if z.dim() < x.dim():
+            z = z.unsqueeze(-2).expand(*x.shape[:-1], z.shape[-1])
+            r_mean = r_mean.unsqueeze(-2).expand(*x.shape[:-1], r_mean.shape[-1])
+        mu, raw = self.decoder(torch.cat([x, z, r_mean], dim=-1)).chunk(2, dim=-1)
         return Normal(mu, self.min_std + torch.nn.functional.softplus(raw))
 
     def elbo_loss(self, x_context, y_context, x_target, y_target) -> dict[str, torch.Tensor]:
-        """−ELBO per target point; the targets include the context, as in the Neural Process paper."""
-        prior = self.latent(self.encode(x_context, y_context).mean(-2))
+        """−ELBO per target point for one context set per sequence; the targets include the context."""
+        r_context = self.encode(x_context, y_context).mean(-2)
+        prior = self.latent(r_context)
         posterior = self.latent(self.encode(x_target, y_target).mean(-2))
         z = posterior.rsample()
-        likelihood = self.decode(x_target, z).log_prob(y_target).sum(-1).mean(-1)
+        likelihood = self.decode(x_target, z, r_context).log_prob(y_target).sum(-1).mean(-1)
         kl = kl_divergence(posterior, prior).sum(-1) / x_target.shape[-2]
         return {"loss": (kl - likelihood).mean(), "nll": -likelihood.mean(), "kl": kl.mean()}
 
+    def window_elbo_loss(self, x, y_context, y_target, context, width: int, mask=None,
+                         kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
+        """−ELBO when each frame t of (B, T) sequences is a target whose context is the frames of
+        `context` (B, T) bool among the last `width` (t included), as a causal stream sees them. The
+        posterior reads the true y of the same window. `mask` (B, T) selects the scored targets."""
+        prior_r = window_mean(self.encode(x, y_context), context, width)
+        posterior = self.latent(window_mean(self.encode(x, y_target), torch.ones_like(context), width))
+        prior = self.latent(prior_r)
+        likelihood = self.decode(x, posterior.rsample(), prior_r).log_prob(y_target).sum(-1)
+        kl = kl_divergence(posterior, prior).sum(-1)
+        mask = torch.ones_like(context) if mask is None else mask
+        weight = mask.float() / mask.float().sum().clamp_min(1)
+        loss = ((kl_weight * kl - likelihood) * weight).sum()
+        return {"loss": loss, "nll": -(likelihood * weight).sum(), "kl": (kl * weight).sum()}
+
     def predict(self, r_mean: torch.Tensor, x_target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, std) of y at the targets, with z at the mean of q(z | context)."""
-        out = self.decode(x_target, self.latent(r_mean).mean)
+        out = self.decode(x_target, self.latent(r_mean).mean, r_mean)
         return out.mean, out.stddev
+
+
+def window_mean(r: torch.Tensor, keep: torch.Tensor, width: int, ahead: int = 0) -> torch.Tensor:
+    """(B, T, R) mean of r over the kept frames in [t − width + 1, t + ahead]; zero where none is kept
+    (a cumulative sum, so O(T) whatever the width). ahead > 0 gives the offline, centred context."""
+    r = r * keep[..., None]
+    zero = torch.zeros_like(r[:, :1])
+    total = torch.cat([zero, r.cumsum(1)], 1)
+    count = torch.cat([zero[..., 0], keep.float().cumsum(1)], 1)
+    t = torch.arange(r.shape[1])
+    hi = (t + 1 + ahead).clamp_max(r.shape[1])
+    lo = (t + 1 - width).clamp_min(0)
+    return (total[:, hi] - total[:, lo]) / (count[:, hi] - count[:, lo]).clamp_min(1)[..., None]
 
 
 def select_context(rule: str, count: int, variance: torch.Tensor | None = None,
@@ -93,9 +130,15 @@ class ContextWindow:
     def add(self, timestamp: float, r: torch.Tensor) -> None:
         self.points.append((timestamp, r))
         self.total += r.double()
+        self.expire(timestamp)
+
+    def expire(self, timestamp: float) -> None:
+        """Let the points older than `seconds` before `timestamp` leave the window."""
         while self.points and timestamp - self.points[0][0] > self.seconds:
             _, old = self.points.popleft()
             self.total -= old.double()
+        if not self.points:
+            self.total.zero_()  # no rounding residue in an empty window
 
     def __len__(self) -> int:
         return len(self.points)

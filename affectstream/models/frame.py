@@ -103,6 +103,6 @@ class FrameModel:
         image, blend, shape = face_tensors(faces)
         out = self.net(image.contiguous(memory_format=torch.channels_last), blend, shape)
         va, au = out["valence_arousal"].numpy(), out["au"].numpy()
-        embedding, emotion = out["embedding"].numpy(), out["emotion"].numpy()
-        return [FrameOutput(embedding=embedding[i], valence=float(va[i, 0]), arousal=float(va[i, 1]),
-                            au=au[i], emotion=emotion[i]) for i in range(len(faces))]
+        embedding, emotion, shape = out["embedding"].numpy(), out["emotion"].numpy(), shape.numpy()
+        return [FrameOutput(embedding=embedding[i], shape=shape[i], valence=float(va[i, 0]),
+                            arousal=float(va[i, 1]), au=au[i], emotion=emotion[i]) for i in range(len(faces))]

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,12 +21,12 @@ from .. import assets
 from ..face import BLENDSHAPE_NAMES
 from ..models.blendshape_au import au_from_blendshapes
 from ..models.frame import SHAPE_POINTS, FrameNet
-from ..models.registry import save_frame_net
+from ..models.registry import save_net
 from ..pipeline import AffectStream
 from ..sources import load_image
 from ..types import AU_NAMES, EMOTION_NAMES, Frame
 from . import metrics
-from .datasets import LabelledFaces, extract_features, features_cache_name, read_faces
+from .datasets import FaceFeatures, LabelledFaces, extract_features, features_cache_name, read_faces
 from .losses import ccc_loss, soft_cross_entropy
 
 # Blendshape index of each one's mirror image (…Left ↔ …Right), for horizontal flips.
@@ -52,14 +53,19 @@ class Tensors:
         return Tensors(*(t[index] for t in self.__dict__.values()))
 
 
-def build_tensors(faces: LabelledFaces, landmarker=None, workers: int = 2) -> tuple[Tensors, float]:
-    """(training tensors of the images where a face was found, detection rate)."""
+def labelled_features(faces: LabelledFaces, landmarker=None, workers: int = 2) -> tuple[FaceFeatures, np.ndarray]:
+    """The tracker's reading of every image (cached) and the AU targets: labelled AUs win over the
+    blendshape teacher, computed on the same reading the pipeline makes."""
     cache = assets.cache_dir() / "features" / features_cache_name(faces, assets.MODELS["face_landmarker"].sha256)
     features = extract_features(faces, cache, workers=workers, landmarker=landmarker)
-    found = features.found
-    # The blendshape teacher, on the same reading the pipeline makes; labelled AUs win over it.
     teacher = au_from_blendshapes(features.blendshapes, features.shape.astype(np.float32))
-    au = np.where(np.isnan(faces.au), teacher, faces.au)
+    return features, np.where(np.isnan(faces.au), teacher, faces.au)
+
+
+def build_tensors(faces: LabelledFaces, landmarker=None, workers: int = 2) -> tuple[Tensors, float]:
+    """(training tensors of the images where a face was found, detection rate)."""
+    features, au = labelled_features(faces, landmarker, workers)
+    found = features.found
     return Tensors(
         image=torch.from_numpy(features.image[found].astype(np.float32) / 255.0)[:, None],
         blend=torch.from_numpy(features.blendshapes[found]),
@@ -68,6 +74,20 @@ def build_tensors(faces: LabelledFaces, landmarker=None, workers: int = 2) -> tu
         au=torch.from_numpy(au[found].astype(np.float32)),
         emotion=torch.from_numpy(faces.emotion[found]),
     ), float(found.mean())
+
+
+def stills_with_face(data, split: str, landmarker=None, workers: int = 2, size: int = 112
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(images (N, H, W[, 3]) uint8, valence/arousal (N, 2), AUs (N, 12)) of the images of `data` in
+    which the tracker finds a face; images of mixed sizes are resized to `size`²."""
+    faces = read_faces(data, split)
+    features, au = labelled_features(faces, landmarker, workers)
+    found = np.flatnonzero(features.found)
+    images = [np.asarray(faces.images[i]) if not isinstance(faces.images[i], (str, Path))
+              else load_image(faces.images[i]) for i in found]
+    if len({im.shape for im in images}) > 1:
+        images = [cv2.resize(load_image(im), (size, size), interpolation=cv2.INTER_AREA) for im in images]
+    return np.stack(images), faces.valence_arousal[found], au[found]
 
 
 def shape_mirror(shape: torch.Tensor) -> torch.Tensor:
@@ -231,7 +251,7 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
             best, best_figures = selection_score(figures), figures
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     net.load_state_dict(best_state)
-    save_frame_net(net.eval(), out, data=str(data), images=len(faces), seed=seed, epochs=epochs,
+    save_net(net.eval(), out, data=str(data), images=len(faces), seed=seed, epochs=epochs,
                    face_found=f"{found_rate:.4f}", holdout=json_figures(best_figures))
     log(f"saved {out} (held-out: {json_figures(best_figures)}) in {time.perf_counter() - started:.0f} s")
     return best_figures

@@ -6,11 +6,13 @@ targets: valence/arousal and AU/5. AffWildNet minimises 1 − (CCC_v + CCC_a)/2 
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..models.affective_process import AffectiveProcess
+from ..models.affective_process import AffectiveProcess, window_mean
 from ..models.affwildnet import AffWildNet
+from . import metrics
 from .losses import ccc_loss
 from .temporal_data import Sequences
 
@@ -63,30 +65,57 @@ def train_affwildnet(train: Sequences, epochs: int = 20, batch_size: int = 32, l
 
 
 def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int = 32, lr: float = 1e-3,
-                            seed: int = 0, log=print) -> AffectiveProcess:
-    """ELBO training; context = a random subset of the frames with a face, their y = the per-frame
-    predictions (what the pipeline has at run time); targets = every frame with its true labels."""
+                            seed: int = 0, widths: tuple[int, int] = (4, 75), log=print) -> AffectiveProcess:
+    """Windowed ELBO: every frame is a target whose context is a random subset (50–100 % kept) of the
+    frames with a face among the last `width` frames (width drawn per batch from `widths`), their y
+    the per-frame predictions, as a causal stream of any frame rate and window length sees them."""
     torch.manual_seed(seed)
     x, y = inputs(train), targets(train)
     model = AffectiveProcess(x.shape[-1], y.shape[-1])
 
     def step(index, generator):
-        k = int(torch.randint(8, 41, (1,), generator=generator))
-        context = torch.stack([_random_present(train.present[i], k, generator) for i in index.tolist()])
-        rows = torch.arange(len(index))[:, None]
-        xc, yc = x[index][rows, context], train.frame_prediction[index][rows, context]
-        return model.elbo_loss(xc, yc, x[index], y[index])["loss"]
+        width = int(torch.randint(widths[0], widths[1] + 1, (1,), generator=generator))
+        kept = torch.rand(len(index), 1, generator=generator) * 0.5 + 0.5
+        context = train.present[index] & (torch.rand(train.present[index].shape, generator=generator) < kept)
+        return model.window_elbo_loss(x[index], train.frame_prediction[index], y[index], context, width)["loss"]
 
     return _fit(model, len(x), step, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                 name="affective process", log=log)
 
 
-def _random_present(present: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-    """k frame indices drawn from those with a face (with replacement when there are fewer)."""
-    candidates = torch.nonzero(present).ravel()
-    if len(candidates) == 0:
-        candidates = torch.arange(len(present))
-    return candidates[torch.randint(len(candidates), (k,), generator=generator)]
+@torch.inference_mode()
+def predict_sequences(model, seq: Sequences, width: int = 61, ahead: int = 0) -> dict[str, np.ndarray]:
+    """Causal predictions over sequences, as the pipeline makes them frame by frame: "mean" (S, T, 14)
+    (valence, arousal, AU/5) and, for the Affective Process, "std". width/ahead: its context window
+    in frames (ahead > 0: the offline, centred window)."""
+    x = inputs(seq)
+    if isinstance(model, AffWildNet):
+        out = model(x)
+        return {"mean": torch.cat([out["valence_arousal"], out["au"] / 5], -1).numpy()}
+    r_context = window_mean(model.encode(x, seq.frame_prediction), seq.present, width, ahead)
+    mean, std = model.predict(r_context, x)
+    mean[..., :2] = mean[..., :2].clamp(-1, 1)
+    mean[..., 2:] = mean[..., 2:].clamp(0, 1)
+    return {"mean": mean.numpy(), "std": std.numpy()}
+
+
+def sequence_figures(prediction: dict[str, np.ndarray], seq: Sequences, frames: np.ndarray | None = None) -> dict:
+    """CCC (valence, arousal), mean AU ICC(3,1) and PCC, and with a std: the share of targets within
+    ±1σ and ±2σ and the Gaussian NLL (valence/arousal), over the frames selected by `frames` (S, T)."""
+    mean = prediction["mean"]
+    frames = np.ones(mean.shape[:2], bool) if frames is None else frames
+    y = targets(seq).numpy()[frames]
+    m = mean[frames]
+    figures = {"frames": int(frames.sum()), "ccc_valence": metrics.ccc(y[:, 0], m[:, 0]),
+               "ccc_arousal": metrics.ccc(y[:, 1], m[:, 1]),
+               "au_icc": float(np.nanmean([metrics.icc3_1(y[:, k] * 5, m[:, k] * 5) for k in range(2, 14)])),
+               "au_pcc": float(np.nanmean([metrics.pcc(y[:, k], m[:, k]) for k in range(2, 14)]))}
+    if "std" in prediction:
+        s, error = prediction["std"][frames][:, :2], np.abs(y[:, :2] - m[:, :2])
+        figures["within_1sd"] = float((error <= s).mean())
+        figures["within_2sd"] = float((error <= 2 * s).mean())
+        figures["nll"] = float((0.5 * np.log(2 * np.pi * s ** 2) + 0.5 * (error / s) ** 2).mean())
+    return figures
 
 
 def _take(seq: Sequences, index) -> Sequences:

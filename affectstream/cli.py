@@ -12,6 +12,7 @@ from .errors import AffectStreamError, SourceError
 from .logs import filter_native_logs
 from .sinks import csv_row
 from .sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from .types import TEMPORAL_MODELS
 
 
 def _inputs(paths: list[str]) -> list[str]:
@@ -48,7 +49,8 @@ def _outputs(inputs: list[str], out: str | None) -> list[Path]:
 
 def _settings(args) -> dict:
     return {"max_faces": args.max_faces, "max_gap": args.max_gap, "landmarker": args.landmarker,
-            "weights": args.weights, "au_source": args.au_source}
+            "weights": args.weights, "au_source": args.au_source, "temporal": args.temporal,
+            "temporal_weights": args.temporal_weights}
 
 
 def cmd_process(args) -> int:
@@ -147,6 +149,11 @@ def parser() -> argparse.ArgumentParser:
         q.add_argument("--weights", help="per-frame model weights (default: the shipped weights/frame.safetensors)")
         q.add_argument("--au-source", choices=("model", "blendshapes"), default="model",
                        help="AU intensities from the trained model (default) or MediaPipe's blendshapes")
+        q.add_argument("--temporal", choices=TEMPORAL_MODELS, default="none",
+                       help="temporal model over each face's past: ap (Affective Process, with valence_std/"
+                            "arousal_std), affwildnet (CNN-RNN) or none (per-frame; the default until trained "
+                            "temporal weights ship)")
+        q.add_argument("--temporal-weights", help="weights of the temporal model (default: the shipped ones)")
 
     q = sub.add_parser("process", help="video files, folders or streams to CSV")
     q.add_argument("inputs", nargs="+", help="video files, image folders, folders of videos, URLs")

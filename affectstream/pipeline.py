@@ -19,10 +19,10 @@ from .face import FaceTracker
 from .models.blendshape_au import BlendshapeAU
 from .models.frame import SHAPE_POINTS
 from .models.registry import load_frame_model, load_temporal
-from .models.temporal import TEMPORAL_MODELS, temporal_input
+from .models.temporal import temporal_input
 from .sinks import CallbackSink, CSVSink, JSONLSink, csv_columns
 from .sources import Source, load_image, open_source
-from .types import AU_NAMES, EMOTION_NAMES, Affect, Face, Frame, FrameOutput, Summary
+from .types import AU_NAMES, EMOTION_NAMES, TEMPORAL_MODELS, Affect, Face, Frame, FrameOutput, Summary
 
 _END = object()
 AU_SOURCES = ("model", "blendshapes")

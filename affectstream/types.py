@@ -10,6 +10,8 @@ AU_NAMES: tuple[str, ...] = (
     "AU01", "AU02", "AU04", "AU05", "AU06", "AU09",
     "AU12", "AU15", "AU17", "AU20", "AU25", "AU26",
 )
+# The temporal models a pipeline can run over each face's past.
+TEMPORAL_MODELS: tuple[str, ...] = ("ap", "affwildnet", "none")
 # The 8 FER+ emotion categories.
 EMOTION_NAMES: tuple[str, ...] = (
     "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",

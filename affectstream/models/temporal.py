@@ -15,7 +15,6 @@ from ..types import FrameOutput
 from .affective_process import AffectiveProcess, ContextWindow
 from .affwildnet import AffWildNet, GRUTracks
 
-TEMPORAL_MODELS = ("ap", "affwildnet", "none")
 PREDICTION_DIM = 14  # valence, arousal, AU/5: the per-frame prediction the models read and give
 
 

@@ -53,4 +53,5 @@ class GRUTracks:
 
     def keep_only(self, track_ids) -> None:
         """Drop the state of every track not in `track_ids` (lost tracks start afresh if they return)."""
-        self.hidden = {t: h for t, h in self.hidden.items() if t in set(track_ids)}
+        keep = set(track_ids)  # once, not per track
+        self.hidden = {t: h for t, h in self.hidden.items() if t in keep}

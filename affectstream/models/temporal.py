@@ -88,4 +88,5 @@ class AffectiveProcessStage:
                               np.clip(mean[2:] * 5, 0, 5), float(std[0]), float(std[1]), std[2:] * 5)
 
     def keep_only(self, track_ids) -> None:
-        self.windows = {t: w for t, w in self.windows.items() if t in set(track_ids)}
+        keep = set(track_ids)  # once, not per track
+        self.windows = {t: w for t, w in self.windows.items() if t in keep}

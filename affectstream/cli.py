@@ -108,14 +108,30 @@ def cmd_webcam(args) -> int:
 
 
 def cmd_train(args) -> int:
+    if args.model == "temporal":
+        from .train.temporal_commands import train_temporal
+
+        train_temporal(args.temporal_model, args.data, args.out, sequences=args.sequences or 600,
+                       videos=tuple(args.videos),
+                       video_sequences=args.video_sequences if args.videos else 0,
+                       valid_sequences=args.valid_sequences, epochs=args.epochs, seconds=args.seconds or 0.5,
+                       seed=args.seed, threads=args.threads, weights=args.weights, landmarker=args.landmarker)
+        return 0
     from .train.frame import train_frame
 
-    train_frame(args.data, args.out, epochs=args.epochs, seed=args.seed, limit=args.limit, threads=args.threads,
-                landmarker=args.landmarker)
+    train_frame(args.data, args.out or "weights/frame.safetensors", epochs=args.epochs or 40, seed=args.seed,
+                limit=args.limit, threads=args.threads, landmarker=args.landmarker)
     return 0
 
 
 def cmd_evaluate(args) -> int:
+    if args.model == "temporal":
+        from .train.temporal_commands import evaluate_temporal
+
+        evaluate_temporal(args.temporal_model, args.data, temporal_weights=args.temporal_weights,
+                          sequences=args.sequences or 100, seed=args.seed, seconds=args.seconds, weights=args.weights,
+                          landmarker=args.landmarker)
+        return 0
     from .train.frame import evaluate_frame
 
     evaluate_frame(args.data, split=args.split, weights=args.weights, limit=args.limit, au_source=args.au_source)
@@ -149,10 +165,9 @@ def parser() -> argparse.ArgumentParser:
         q.add_argument("--weights", help="per-frame model weights (default: the shipped weights/frame.safetensors)")
         q.add_argument("--au-source", choices=("model", "blendshapes"), default="model",
                        help="AU intensities from the trained model (default) or MediaPipe's blendshapes")
-        q.add_argument("--temporal", choices=TEMPORAL_MODELS, default="none",
-                       help="temporal model over each face's past: ap (Affective Process, with valence_std/"
-                            "arousal_std), affwildnet (CNN-RNN) or none (per-frame; the default until trained "
-                            "temporal weights ship)")
+        q.add_argument("--temporal", choices=TEMPORAL_MODELS, default="ap",
+                       help="temporal model over each face's past: ap (the Affective Process, with valence_std/"
+                            "arousal_std; default), affwildnet (the CNN-RNN) or none (per-frame estimates)")
         q.add_argument("--temporal-weights", help="weights of the temporal model (default: the shipped ones)")
 
     q = sub.add_parser("process", help="video files, folders or streams to CSV")
@@ -174,23 +189,40 @@ def parser() -> argparse.ArgumentParser:
     common(q)
     q.set_defaults(func=cmd_webcam)
 
-    q = sub.add_parser("train", help="train a model (`train frame`: the per-frame model)")
-    q.add_argument("model", choices=("frame",))
+    def temporal(q):
+        q.add_argument("--model", dest="temporal_model", choices=("ap", "affwildnet"), default="ap",
+                       help="temporal: which model (default ap, the Affective Process)")
+        q.add_argument("--sequences", type=int, help="temporal: corrupted sequences of 80 frames built from the "
+                                                      "stills (default 600 to train, 100 to evaluate)")
+        q.add_argument("--seconds", type=float,
+                       help="temporal, ap: context window in seconds (default 0.5 to train; evaluate: the file's)")
+
+    q = sub.add_parser("train", help="train a model: `train frame` (per-frame) or "
+                                     "`train temporal --model ap|affwildnet`")
+    q.add_argument("model", choices=("frame", "temporal"))
     q.add_argument("--data", required=True, help="FER+ folder, AffectNet folder, or a CSV of your own labels")
-    q.add_argument("--out", default="weights/frame.safetensors", help="where to write the weights")
-    q.add_argument("--epochs", type=int, default=40)
+    q.add_argument("--out", help="where to write the weights (default: the shipped weights' path)")
+    q.add_argument("--epochs", type=int, help="default 40 (frame), 30 (temporal)")
     q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--limit", type=int, help="train on a random subset of this many images")
+    q.add_argument("--limit", type=int, help="frame: train on a random subset of this many images")
     q.add_argument("--threads", type=int, default=2, help="CPU threads (and face-extraction workers)")
     q.add_argument("--landmarker", help="path to face_landmarker.task")
+    q.add_argument("--weights", help="temporal: the per-frame model under it (default: the shipped one)")
+    temporal(q)
+    q.add_argument("--videos", nargs="*", default=[], help="temporal: face videos for pseudo-labelled sequences")
+    q.add_argument("--video-sequences", type=int, default=200, help="temporal: sequences cut from --videos")
+    q.add_argument("--valid-sequences", type=int, default=100, help="temporal: held-out sequences scored at the end")
     q.set_defaults(func=cmd_train)
 
-    q = sub.add_parser("evaluate", help="evaluate a model through the pipeline (`evaluate frame`)")
-    q.add_argument("model", choices=("frame",))
+    q = sub.add_parser("evaluate", help="evaluate a model: `evaluate frame` (through the pipeline) or "
+                                        "`evaluate temporal` (on held-out corrupted sequences)")
+    q.add_argument("model", choices=("frame", "temporal"))
     q.add_argument("--data", required=True, help="FER+ folder, AffectNet folder, or a CSV of your own labels")
-    q.add_argument("--split", default="valid", help="which split (FER+: valid; AffectNet: validation.csv)")
-    q.add_argument("--limit", type=int, help="only the first N images")
+    q.add_argument("--split", default="valid", help="frame: which split (FER+: valid; AffectNet: validation.csv)")
+    q.add_argument("--limit", type=int, help="frame: only the first N images")
+    q.add_argument("--seed", type=int, default=0, help="temporal: the training seed (held-out uses seed + 1)")
     common(q)
+    temporal(q)
     q.set_defaults(func=cmd_evaluate)
 
     q = sub.add_parser("models", help="list model files and where they are found; `models fetch` downloads")

@@ -100,7 +100,7 @@ class AffectStream:
 
     def __init__(self, mode: str = "auto", *, max_faces: int = 4, max_gap: float = 1.0,
                  au_source: str = "model", weights: str | Path | None = None,
-                 landmarker: str | Path | None = None, queue_size: int = 8, temporal: str = "none",
+                 landmarker: str | Path | None = None, queue_size: int = 8, temporal: str = "ap",
                  temporal_weights: str | Path | None = None, context_seconds: float | None = None):
         if mode not in ("auto", "offline", "live"):
             raise AffectStreamError(f"unknown mode {mode!r}; use 'auto', 'offline' or 'live'")

@@ -43,6 +43,21 @@ def test_affective_process_elbo_and_uncertainty():
     assert mean.shape == std.shape == (5, 30, 3) and (std >= ap.min_std).all()
 
 
+def test_residual_decoder_starts_between_the_frame_and_the_context_mean():
+    torch.manual_seed(0)
+    ap = AffectiveProcess(x_dim=6, y_dim=3, r_dim=8, z_dim=4, hidden=16, residual=True)
+    torch.nn.init.zeros_(ap.decoder[-1].weight)
+    torch.nn.init.zeros_(ap.decoder[-1].bias)  # no correction, gate ½: what the residual path alone gives
+    y = torch.tensor([[0.2, 0.4, 0.6], [0.4, 0.0, 0.2]])
+    x = torch.cat([torch.randn(2, 2), y, torch.ones(2, 1)], -1)  # [features, prediction, present]
+    r_context = ap.encode(x, y).mean(0)
+    assert ap.r_size == 11 and torch.allclose(r_context[-3:], torch.tensor([0.3, 0.2, 0.4]))
+    seen, _ = ap.predict(r_context, x[:1])
+    assert torch.allclose(seen, (y[:1] + r_context[-3:]) / 2)  # a detected face: halfway to the context
+    missed, _ = ap.predict(r_context, torch.zeros(1, 6))
+    assert torch.allclose(missed, torch.tensor([[0.3, 0.2, 0.4]]))  # no face: the context's mean
+
+
 def test_context_window_keeps_a_running_mean_of_the_last_seconds():
     window = ContextWindow(seconds=1.0, r_dim=2)
     for i in range(30):  # 10 fps for 3 s

@@ -33,7 +33,7 @@ def test_temporal_models_train_on_sequences():
     out = gru(inputs(seq))
     assert out["valence_arousal"].shape == (8, 40, 2)
     elbo = []
-    ap = train_affective_process(seq, epochs=8, batch_size=4, log=elbo.append)
+    ap = train_affective_process(seq, epochs=8, batch_size=8, calibration=0.0, log=elbo.append)
     assert float(elbo[-1].split()[-1]) < float(elbo[0].split()[-1])
     pred = predict_sequences(ap, seq, width=10)
     assert pred["mean"].shape == pred["std"].shape == (8, 40, 14) and (pred["std"] > 0).all()
@@ -41,6 +41,17 @@ def test_temporal_models_train_on_sequences():
     assert figures["frames"] == int(seq.present.sum()) and 0 <= figures["within_1sd"] <= figures["within_2sd"] <= 1
     assert set(sequence_figures(predict_sequences(gru, seq), seq)) == {"frames", "ccc_valence", "ccc_arousal",
                                                                       "au_icc", "au_pcc"}
+
+
+def test_std_calibration_holds_back_sequences_and_covers_68_percent():
+    seq = tiny_sequences(count=20)
+    lines = []
+    ap = train_affective_process(seq, epochs=2, batch_size=8, calibration=0.25, width=10, log=lines.append)
+    assert lines[-1].startswith("σ scales fitted on 5 held-back sequences")
+    assert (ap.std_scale > 0).all() and not torch.allclose(ap.std_scale, torch.ones(14))
+    pred = predict_sequences(ap, seq, width=10)
+    error = np.abs(targets(seq).numpy() - pred["mean"]) / pred["std"]
+    assert 0.5 < (error <= 1).mean() < 0.85  # fitted on a quarter of these sequences: near 68 %
 
 
 def test_sequence_figures_by_hand():

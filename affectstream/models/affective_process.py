@@ -28,19 +28,32 @@ class AffectiveProcess(nn.Module):
     Besides the global latent z, the decoder reads r_C itself (the deterministic path of
     Kim et al.'s attentive NP and of the Affective Process's context encoder), which keeps the
     context in use when the target frame alone looks informative.
+
+    residual: x ends with [per-frame prediction (y_dim), present (1)], and each r_i carries its y_i
+    beside the encoder's features, so r_C holds the context's mean prediction ȳ_C. The decoder's mean
+    is then g·y_frame + (1 − g)·ȳ_C + a correction, with a gate g (0–1 per output, 0 where no face was
+    detected) saying how far this frame is trusted over its context, as a Kalman gain would: an
+    untrained decoder already halves the per-frame jitter and holds the estimate through gaps, and
+    training spends its capacity on when to follow the frame and what the context adds.
     """
 
     def __init__(self, x_dim: int, y_dim: int, r_dim: int = 128, z_dim: int = 64, hidden: int = 128,
-                 min_std: float = 0.01):
+                 min_std: float = 0.01, residual: bool = False):
         super().__init__()
+        self.r_size = r_dim + (y_dim if residual else 0)  # the length of r_i and r_C
         self.encoder = _mlp([x_dim + y_dim, hidden, hidden, r_dim])
-        self.latent_net = _mlp([r_dim, hidden, 2 * z_dim])
-        self.decoder = _mlp([x_dim + z_dim + r_dim, hidden, hidden, 2 * y_dim])
+        self.latent_net = _mlp([self.r_size, hidden, 2 * z_dim])
+        self.decoder = _mlp([x_dim + z_dim + self.r_size, hidden, hidden, (3 if residual else 2) * y_dim])
         self.min_std = min_std
-        self.config = {"x_dim": x_dim, "y_dim": y_dim, "r_dim": r_dim, "z_dim": z_dim, "hidden": hidden}
+        self.residual = residual
+        # σ multipliers per output fitted after training on held-back sequences (see calibrate_std).
+        self.register_buffer("std_scale", torch.ones(y_dim))
+        self.config = {"x_dim": x_dim, "y_dim": y_dim, "r_dim": r_dim, "z_dim": z_dim, "hidden": hidden,
+                       "residual": residual}
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.encoder(torch.cat([x, y], dim=-1))
+        r = self.encoder(torch.cat([x, y], dim=-1))
+        return torch.cat([r, y], dim=-1) if self.residual else r
 
     def latent(self, r_mean: torch.Tensor) -> Normal:
         mu, raw = self.latent_net(r_mean).chunk(2, dim=-1)
@@ -51,7 +64,14 @@ class AffectiveProcess(nn.Module):
         if z.dim() < x.dim():
             z = z.unsqueeze(-2).expand(*x.shape[:-1], z.shape[-1])
             r_mean = r_mean.unsqueeze(-2).expand(*x.shape[:-1], r_mean.shape[-1])
-        mu, raw = self.decoder(torch.cat([x, z, r_mean], dim=-1)).chunk(2, dim=-1)
+        out = self.decoder(torch.cat([x, z, r_mean], dim=-1))
+        if not self.residual:
+            mu, raw = out.chunk(2, dim=-1)
+            return Normal(mu, self.min_std + torch.nn.functional.softplus(raw))
+        correction, raw, gate = out.chunk(3, dim=-1)
+        y_dim, present = correction.shape[-1], x[..., -1:]
+        gain = torch.sigmoid(gate) * present
+        mu = correction + gain * x[..., -y_dim - 1:-1] + (1 - gain) * r_mean[..., -y_dim:]
         return Normal(mu, self.min_std + torch.nn.functional.softplus(raw))
 
     def elbo_loss(self, x_context, y_context, x_target, y_target) -> dict[str, torch.Tensor]:
@@ -80,9 +100,9 @@ class AffectiveProcess(nn.Module):
         return {"loss": loss, "nll": -(likelihood * weight).sum(), "kl": (kl * weight).sum()}
 
     def predict(self, r_mean: torch.Tensor, x_target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean, std) of y at the targets, with z at the mean of q(z | context)."""
+        """(mean, std) of y at the targets, with z at the mean of q(z | context); std calibrated."""
         out = self.decode(x_target, self.latent(r_mean).mean, r_mean)
-        return out.mean, out.stddev
+        return out.mean, out.stddev * self.std_scale
 
 
 def window_mean(r: torch.Tensor, keep: torch.Tensor, width: int, ahead: int = 0) -> torch.Tensor:

@@ -77,7 +77,7 @@ class AffectiveProcessStage:
     @torch.inference_mode()
     def step(self, track_id: int, timestamp: float, x: torch.Tensor, y: torch.Tensor, present: bool
              ) -> TemporalOutput:
-        window = self.windows.setdefault(track_id, ContextWindow(self.seconds, self.model.config["r_dim"]))
+        window = self.windows.setdefault(track_id, ContextWindow(self.seconds, self.model.r_size))
         if present:
             window.add(timestamp, self.model.encode(x, y))
         else:

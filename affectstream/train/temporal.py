@@ -53,10 +53,10 @@ def _fit(model: torch.nn.Module, count: int, step, *, epochs: int, batch_size: i
 
 
 def train_affwildnet(train: Sequences, epochs: int = 20, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
-                     log=print) -> AffWildNet:
+                     bidirectional: bool = False, log=print) -> AffWildNet:
     torch.manual_seed(seed)
     x = inputs(train)
-    net = AffWildNet(x.shape[-1])
+    net = AffWildNet(x.shape[-1], bidirectional=bidirectional)
 
     def step(index, generator):
         return affwildnet_loss(net(x[index]), _take(train, index))
@@ -65,13 +65,19 @@ def train_affwildnet(train: Sequences, epochs: int = 20, batch_size: int = 32, l
 
 
 def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int = 32, lr: float = 1e-3,
-                            seed: int = 0, widths: tuple[int, int] = (4, 75), log=print) -> AffectiveProcess:
+                            seed: int = 0, widths: tuple[int, int] = (4, 30), residual: bool = True,
+                            width: int = 15, calibration: float = 0.1, log=print) -> AffectiveProcess:
     """Windowed ELBO: every frame is a target whose context is a random subset (50–100 % kept) of the
     frames with a face among the last `width` frames (width drawn per batch from `widths`), their y
-    the per-frame predictions, as a causal stream of any frame rate and window length sees them."""
+    the per-frame predictions, as a causal stream of any frame rate and window length sees them.
+    A seeded `calibration` share of the sequences takes no gradient steps; the σ scales are fitted
+    on it afterwards for the window `width` the model will run with."""
     torch.manual_seed(seed)
+    order = torch.randperm(len(train.present), generator=torch.Generator().manual_seed(seed))
+    held = order[:int(len(order) * calibration)]
+    calibration_set, train = _take(train, held), _take(train, order[len(held):])
     x, y = inputs(train), targets(train)
-    model = AffectiveProcess(x.shape[-1], y.shape[-1])
+    model = AffectiveProcess(x.shape[-1], y.shape[-1], residual=residual)
 
     def step(index, generator):
         width = int(torch.randint(widths[0], widths[1] + 1, (1,), generator=generator))
@@ -79,8 +85,22 @@ def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int 
         context = train.present[index] & (torch.rand(train.present[index].shape, generator=generator) < kept)
         return model.window_elbo_loss(x[index], train.frame_prediction[index], y[index], context, width)["loss"]
 
-    return _fit(model, len(x), step, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                name="affective process", log=log)
+    model = _fit(model, len(x), step, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                 name="affective process", log=log)
+    if len(held):
+        calibrate_std(model, calibration_set, width)
+        log("σ scales fitted on " + f"{len(held)} held-back sequences: valence {float(model.std_scale[0]):.3f}, "
+            f"arousal {float(model.std_scale[1]):.3f}, AUs {float(model.std_scale[2:].mean()):.3f} (mean)")
+    return model
+
+
+def calibrate_std(model: AffectiveProcess, seq: Sequences, width: int) -> None:
+    """Scale each output's σ so that 68.27 % of `seq`'s targets (all frames) lie within ±1σ, as for a
+    Gaussian: the ELBO's σ is an RMS error, wider than that where the errors are heavy-tailed."""
+    model.std_scale.fill_(1.0)
+    prediction = predict_sequences(model, seq, width=width)
+    error = np.abs(targets(seq).numpy() - prediction["mean"]) / prediction["std"]
+    model.std_scale.copy_(torch.from_numpy(np.quantile(error.reshape(-1, error.shape[-1]), 0.6827, axis=0)))
 
 
 @torch.inference_mode()

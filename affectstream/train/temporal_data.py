@@ -205,9 +205,9 @@ def face_stretches(rows: list, min_length: int = 16) -> list[list]:
 
 
 def video_clips(paths: list, count: int, steps: int = 80, degraded_share: float = 0.3, seed: int = 0,
-                size: int = 96, sigma: float = 3.0, landmarker=None) -> list[Clip]:
+                size: int = 96, sigma: float = 5.0, landmarker=None) -> list[Clip]:
     """`count` corrupted sequences cut from real face video. Pseudo-targets: the per-frame model's
-    outputs on the clean video, smoothed over ±`sigma` frames (affect changes over several frames;
+    outputs on the clean video, smoothed with a Gaussian of `sigma` frames (affect changes over several frames;
     the smoothing removes the per-frame model's flicker). Frames are face crops (the smoothed box
     enlarged 1.8×, `size` pixels) so the corruptions land on the face; clips shorter than `steps`
     play back and forth."""
@@ -255,8 +255,8 @@ def concat(parts: list[Sequences]) -> Sequences:
 
 
 def build_sequences(data, split: str, count: int, *, videos: tuple = (), video_count: int = 0, steps: int = 80,
-                    degraded_share: float = 0.3, seed: int = 0, weights=None, landmarker=None, workers: int = 2,
-                    log=print) -> Sequences:
+                    degraded_share: float = 0.3, seed: int = 0, video_sigma: float = 5.0, weights=None,
+                    landmarker=None, workers: int = 2, log=print) -> Sequences:
     """`count` corrupted sequences from the stills of `data` (read_faces formats) and `video_count`
     from `videos`, featurised by the pipeline's tracker and per-frame model. Each part is cached, as
     the tracker is the slow part (about 11 ms a frame on 2 workers)."""
@@ -275,12 +275,14 @@ def build_sequences(data, split: str, count: int, *, videos: tuple = (), video_c
 
     def from_videos() -> Sequences:
         log(f"{video_count} sequences of {steps} frames from {len(videos)} videos")
-        clips = video_clips(list(videos), video_count, steps, degraded_share, seed + 1, landmarker=landmarker)
+        clips = video_clips(list(videos), video_count, steps, degraded_share, seed + 1, sigma=video_sigma,
+                            landmarker=landmarker)
         return featurize(clips, net, landmarker, workers)
 
     parts = [_cached(["stills", str(data), split, count, *common], from_stills, log)] if count else []
     if video_count:
-        parts.append(_cached(["videos", sorted(Path(v).name for v in videos), video_count, *common], from_videos, log))
+        key = ["videos", sorted(Path(v).name for v in videos), video_count, video_sigma, *common]
+        parts.append(_cached(key, from_videos, log))
     return concat(parts)
 
 

@@ -12,7 +12,7 @@ from .errors import AffectStreamError, SourceError
 from .logs import filter_native_logs
 from .sinks import csv_row
 from .sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from .types import TEMPORAL_MODELS
+from .types import CORPORA, TEMPORAL_MODELS
 
 
 def _inputs(paths: list[str]) -> list[str]:
@@ -107,15 +107,25 @@ def cmd_webcam(args) -> int:
     return 0
 
 
+def _corpus(args) -> tuple[str, str, str] | None:
+    if not args.corpus:
+        return None
+    if not (args.labels and args.media):
+        raise AffectStreamError(f"--corpus {args.corpus} needs --labels FOLDER and --media FOLDER")
+    return args.corpus, args.labels, args.media
+
+
 def cmd_train(args) -> int:
     if args.model == "temporal":
         from .train.temporal_commands import train_temporal
 
-        train_temporal(args.temporal_model, args.data, args.out, sequences=args.sequences or 600,
+        train_temporal(args.temporal_model, args.data, args.out,
+                       sequences=600 if args.sequences is None else args.sequences,
                        videos=tuple(args.videos),
                        video_sequences=args.video_sequences if args.videos else 0,
                        valid_sequences=args.valid_sequences, epochs=args.epochs, seconds=args.seconds or 0.5,
-                       seed=args.seed, threads=args.threads, weights=args.weights, landmarker=args.landmarker)
+                       corpus=_corpus(args), seed=args.seed, threads=args.threads, weights=args.weights,
+                       landmarker=args.landmarker)
         return 0
     from .train.frame import train_frame
 
@@ -129,8 +139,8 @@ def cmd_evaluate(args) -> int:
         from .train.temporal_commands import evaluate_temporal
 
         evaluate_temporal(args.temporal_model, args.data, temporal_weights=args.temporal_weights,
-                          sequences=args.sequences or 100, seed=args.seed, seconds=args.seconds, weights=args.weights,
-                          landmarker=args.landmarker)
+                          sequences=args.sequences or 100, seed=args.seed, corpus=_corpus(args),
+                          seconds=args.seconds, weights=args.weights, landmarker=args.landmarker)
         return 0
     from .train.frame import evaluate_frame
 
@@ -196,6 +206,12 @@ def parser() -> argparse.ArgumentParser:
                                                       "stills (default 600 to train, 100 to evaluate)")
         q.add_argument("--seconds", type=float,
                        help="temporal, ap: context window in seconds (default 0.5 to train; evaluate: the file's)")
+        q.add_argument("--corpus", choices=CORPORA,
+                       help="temporal: an annotated video corpus you hold (Aff-Wild2 VA, DISFA or BP4D AU "
+                            "intensities), with --labels and --media; evaluate: scored on it instead")
+        q.add_argument("--labels", help="temporal: the corpus's label folder (Aff-Wild2: the VA .txt files; "
+                                        "DISFA: the subject folders; BP4D: the AU intensity folders)")
+        q.add_argument("--media", help="temporal: the folder of its videos or frame folders, matched by name")
 
     q = sub.add_parser("train", help="train a model: `train frame` (per-frame) or "
                                      "`train temporal --model ap|affwildnet`")
@@ -210,7 +226,7 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--weights", help="temporal: the per-frame model under it (default: the shipped one)")
     temporal(q)
     q.add_argument("--videos", nargs="*", default=[], help="temporal: face videos for pseudo-labelled sequences")
-    q.add_argument("--video-sequences", type=int, default=200, help="temporal: sequences cut from --videos")
+    q.add_argument("--video-sequences", type=int, default=400, help="temporal: sequences cut from --videos")
     q.add_argument("--valid-sequences", type=int, default=100, help="temporal: held-out sequences scored at the end")
     q.set_defaults(func=cmd_train)
 

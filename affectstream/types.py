@@ -12,6 +12,7 @@ AU_NAMES: tuple[str, ...] = (
 )
 # The temporal models a pipeline can run over each face's past.
 TEMPORAL_MODELS: tuple[str, ...] = ("ap", "affwildnet", "none")
+CORPORA: tuple[str, ...] = ("affwild2", "disfa", "bp4d")  # annotated video corpora the temporal training reads
 # The 8 FER+ emotion categories.
 EMOTION_NAMES: tuple[str, ...] = (
     "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",

@@ -20,7 +20,8 @@ def wolfgang_csv(video, tmp_path_factory):
 def test_talking_face_video_to_csv(wolfgang_csv):
     summary, df = wolfgang_csv
     assert list(df.columns) == list(BASE_COLUMNS + AU_COLUMNS + VA_COLUMNS + STD_COLUMNS + EMOTION_COLUMNS)
-    assert df[list(STD_COLUMNS)].isna().all().all()  # temporal="none": no uncertainty, none invented
+    detected = df[df.success == 1]
+    assert (detected[list(STD_COLUMNS)] > 0).all().all()  # the default Affective Process gives its σ
     assert len(df) == 472 and summary.frames == 472 and summary.complete
     assert df.success.sum() >= 470
     assert df.timestamp.iloc[0] == 0 and df.timestamp.is_monotonic_increasing and df.timestamp.is_unique
@@ -62,9 +63,15 @@ def test_stream_yields_affect_records(video):
     a = rows[10]
     assert isinstance(a, af.Affect) and a.success and a.track_id == 0
     assert set(a.au) == set(af.AU_NAMES) and len(a.pose) == 3 and len(a.box) == 4
-    assert -1 <= a.valence <= 1 and -1 <= a.arousal <= 1 and a.valence_std is None  # per-frame only
+    assert -1 <= a.valence <= 1 and -1 <= a.arousal <= 1 and a.valence_std > 0 and a.au_std["AU12"] > 0
     assert set(a.emotion) == set(af.EMOTION_NAMES) and sum(a.emotion.values()) == pytest.approx(1)
     assert a.latency_ms is not None and a.latency_ms >= 0
+
+
+def test_without_a_temporal_model_the_std_columns_are_empty(video, tmp_path):
+    af.process(video("single_face.mp4"), csv=tmp_path / "raw.csv", temporal="none")
+    df = pd.read_csv(tmp_path / "raw.csv")
+    assert len(df) == 72 and df.success.all() and df[list(STD_COLUMNS)].isna().all().all()  # none invented
 
 
 def test_analyze_image_on_paths_and_arrays(media):

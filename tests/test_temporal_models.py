@@ -58,6 +58,19 @@ def test_residual_decoder_starts_between_the_frame_and_the_context_mean():
     assert torch.allclose(missed, torch.tensor([[0.3, 0.2, 0.4]]))  # no face: the context's mean
 
 
+def test_weighted_context_is_the_weighted_mean_of_its_points():
+    torch.manual_seed(0)
+    ap = AffectiveProcess(x_dim=6, y_dim=3, r_dim=8, z_dim=4, hidden=16, residual=True, weighted=True)
+    x, y = torch.randn(5, 6), torch.rand(5, 3)
+    r = ap.encode(x, y)
+    weight, points = r[:, -1:], r[:, :-1] / r[:, -1:]
+    assert ap.r_size == r.shape[-1] == 8 + 3 + 1 and ((weight > 0) & (weight <= 1)).all()
+    assert torch.allclose(points[:, -3:], y)  # each point still carries its prediction
+    expected = (weight * points).sum(0) / weight.sum()
+    assert torch.allclose(ap.aggregate(r.mean(0)), expected, atol=1e-6)
+    assert torch.equal(ap.aggregate(torch.zeros(12)), torch.zeros(11))  # an empty context
+
+
 def test_context_window_keeps_a_running_mean_of_the_last_seconds():
     window = ContextWindow(seconds=1.0, r_dim=2)
     for i in range(30):  # 10 fps for 3 s

@@ -16,7 +16,8 @@ X_DIM = 256 + 234 + 14 + 1  # embedding, landmarks, per-frame prediction, presen
 def temporal_weights(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("temporal")
-    return {"ap": save_net(AffectiveProcess(X_DIM, 14, residual=True), folder / "ap.safetensors", seconds=1.0),
+    ap = AffectiveProcess(X_DIM, 14, residual=True, weighted=True)
+    return {"ap": save_net(ap, folder / "ap.safetensors", seconds=1.0),
             "affwildnet": save_net(AffWildNet(X_DIM), folder / "gru.safetensors")}
 
 

@@ -35,32 +35,53 @@ class AffectiveProcess(nn.Module):
     detected) saying how far this frame is trusted over its context, as a Kalman gain would: an
     untrained decoder already halves the per-frame jitter and holds the estimate through gaps, and
     training spends its capacity on when to follow the frame and what the context adds.
+
+    weighted: the encoder also gives each context point a weight w_i (0–1), and r_C is the weighted
+    mean Σ w_i r_i / Σ w_i: a soft form of the paper's "smart" selection of the most certain context
+    frames, so blurred or occluded frames count less. It is kept as the plain mean of [w_i r_i, w_i],
+    which a sliding window updates in O(1) like any mean.
     """
 
     def __init__(self, x_dim: int, y_dim: int, r_dim: int = 128, z_dim: int = 64, hidden: int = 128,
-                 min_std: float = 0.01, residual: bool = False):
+                 min_std: float = 0.01, residual: bool = False, weighted: bool = False):
         super().__init__()
-        self.r_size = r_dim + (y_dim if residual else 0)  # the length of r_i and r_C
-        self.encoder = _mlp([x_dim + y_dim, hidden, hidden, r_dim])
-        self.latent_net = _mlp([self.r_size, hidden, 2 * z_dim])
-        self.decoder = _mlp([x_dim + z_dim + self.r_size, hidden, hidden, (3 if residual else 2) * y_dim])
+        self.r_size = r_dim + (y_dim if residual else 0) + (1 if weighted else 0)  # the length of r_i
+        self.encoder = _mlp([x_dim + y_dim, hidden, hidden, r_dim + (1 if weighted else 0)])
+        aggregate = self.r_size - (1 if weighted else 0)  # the length of r_C
+        self.latent_net = _mlp([aggregate, hidden, 2 * z_dim])
+        self.decoder = _mlp([x_dim + z_dim + aggregate, hidden, hidden, (3 if residual else 2) * y_dim])
+        if residual:
+            with torch.no_grad():  # the gate starts mostly shut (0.12): smooth until the data say follow
+                self.decoder[-1].bias[2 * y_dim:].fill_(-2.0)
         self.min_std = min_std
-        self.residual = residual
+        self.residual, self.weighted = residual, weighted
         # σ multipliers per output fitted after training on held-back sequences (see calibrate_std).
         self.register_buffer("std_scale", torch.ones(y_dim))
         self.config = {"x_dim": x_dim, "y_dim": y_dim, "r_dim": r_dim, "z_dim": z_dim, "hidden": hidden,
-                       "residual": residual}
+                       "residual": residual, "weighted": weighted}
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """r_i per context point, to be averaged over the context (see `aggregate`)."""
         r = self.encoder(torch.cat([x, y], dim=-1))
-        return torch.cat([r, y], dim=-1) if self.residual else r
+        if self.weighted:
+            r, weight = r[..., :-1], 0.01 + 0.99 * torch.sigmoid(r[..., -1:])
+        if self.residual:
+            r = torch.cat([r, y], dim=-1)
+        return torch.cat([weight * r, weight], dim=-1) if self.weighted else r
+
+    def aggregate(self, r_mean: torch.Tensor) -> torch.Tensor:
+        """r_C from the mean of the r_i: the weighted mean where points carry weights (0 if none)."""
+        if not self.weighted:
+            return r_mean
+        return r_mean[..., :-1] / r_mean[..., -1:].clamp_min(1e-6)
 
     def latent(self, r_mean: torch.Tensor) -> Normal:
-        mu, raw = self.latent_net(r_mean).chunk(2, dim=-1)
+        mu, raw = self.latent_net(self.aggregate(r_mean)).chunk(2, dim=-1)
         return Normal(mu, 0.1 + 0.9 * torch.sigmoid(raw))
 
     def decode(self, x: torch.Tensor, z: torch.Tensor, r_mean: torch.Tensor) -> Normal:
         """p(y | x, z, r_C); z and r_C either per target (same leading shape as x) or one per set (…, D)."""
+        r_mean = self.aggregate(r_mean)
         if z.dim() < x.dim():
             z = z.unsqueeze(-2).expand(*x.shape[:-1], z.shape[-1])
             r_mean = r_mean.unsqueeze(-2).expand(*x.shape[:-1], r_mean.shape[-1])
@@ -85,19 +106,32 @@ class AffectiveProcess(nn.Module):
         return {"loss": (kl - likelihood).mean(), "nll": -likelihood.mean(), "kl": kl.mean()}
 
     def window_elbo_loss(self, x, y_context, y_target, context, width: int, mask=None,
-                         kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
+                         kl_weight: float = 1.0, smoothness: float = 0.0, observed=None) -> dict[str, torch.Tensor]:
         """−ELBO when each frame t of (B, T) sequences is a target whose context is the frames of
         `context` (B, T) bool among the last `width` (t included), as a causal stream sees them. The
-        posterior reads the true y of the same window. `mask` (B, T) selects the scored targets."""
+        posterior reads the true y of the same window. `mask` (B, T) selects the scored targets.
+
+        smoothness > 0 adds that weight × the total variation |μ_t − μ_{t−1}| (summed over outputs) of
+        the predicted mean as used at run time (z at the prior's mean): the prior that affect is
+        piecewise smooth, whose L1 form still lets the estimate jump where the evidence changes.
+        `observed` (B, T, y_dim) bool: which targets are labelled (the others count for nothing)."""
         prior_r = window_mean(self.encode(x, y_context), context, width)
         posterior = self.latent(window_mean(self.encode(x, y_target), torch.ones_like(context), width))
         prior = self.latent(prior_r)
-        likelihood = self.decode(x, posterior.rsample(), prior_r).log_prob(y_target).sum(-1)
+        log_prob = self.decode(x, posterior.rsample(), prior_r).log_prob(y_target)
+        likelihood = (log_prob if observed is None else log_prob * observed).sum(-1)
         kl = kl_divergence(posterior, prior).sum(-1)
         mask = torch.ones_like(context) if mask is None else mask
         weight = mask.float() / mask.float().sum().clamp_min(1)
         loss = ((kl_weight * kl - likelihood) * weight).sum()
-        return {"loss": loss, "nll": -(likelihood * weight).sum(), "kl": (kl * weight).sum()}
+        parts = {"nll": -(likelihood * weight).sum(), "kl": (kl * weight).sum()}
+        if smoothness > 0:
+            mean = self.decode(x, prior.mean, prior_r).mean
+            pairs = (mask[:, 1:] & mask[:, :-1]).float()
+            variation = (mean[:, 1:] - mean[:, :-1]).abs().sum(-1)
+            parts["variation"] = (variation * pairs).sum() / pairs.sum().clamp_min(1)
+            loss = loss + smoothness * parts["variation"]
+        return {"loss": loss, **parts}
 
     def predict(self, r_mean: torch.Tensor, x_target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, std) of y at the targets, with z at the mean of q(z | context); std calibrated."""

@@ -2,7 +2,8 @@
 
 Inputs per frame: x = [per-frame embedding, normalised landmarks, per-frame prediction, face present];
 targets: valence/arousal and AU/5. AffWildNet minimises 1 − (CCC_v + CCC_a)/2 plus an AU term over
-80-frame sequences; the Affective Process maximises the ELBO with random context subsets.
+80-frame sequences; the Affective Process maximises the ELBO with random context subsets, with a
+total-variation prior on its run-time mean.
 """
 from __future__ import annotations
 
@@ -28,8 +29,17 @@ def targets(seq: Sequences) -> torch.Tensor:
 
 
 def affwildnet_loss(out: dict, seq: Sequences) -> torch.Tensor:
-    va = out["valence_arousal"].reshape(-1, 2)
-    return ccc_loss(va, seq.target_va.reshape(-1, 2)) + F.mse_loss(out["au"] / 5, seq.target_au / 5)
+    """1 − mean CCC of valence and arousal + MSE of AU/5, over the labelled frames (NaN: unlabelled)."""
+    va, target = out["valence_arousal"].reshape(-1, 2), seq.target_va.reshape(-1, 2)
+    if not (torch.isnan(target).any() or torch.isnan(seq.target_au).any()):
+        return ccc_loss(va, target) + F.mse_loss(out["au"] / 5, seq.target_au / 5)
+    columns = [ok for ok in (~torch.isnan(target)).T]
+    terms = [ccc_loss(va[ok, k:k + 1], target[ok, k:k + 1]) for k, ok in enumerate(columns) if ok.sum() > 1]
+    coded = ~torch.isnan(seq.target_au)
+    loss = torch.stack(terms).mean() if terms else va.sum() * 0
+    if coded.any():
+        loss = loss + ((out["au"] - seq.target_au)[coded] / 5).pow(2).mean()
+    return loss
 
 
 def _fit(model: torch.nn.Module, count: int, step, *, epochs: int, batch_size: int, lr: float, seed: int,
@@ -66,24 +76,32 @@ def train_affwildnet(train: Sequences, epochs: int = 20, batch_size: int = 32, l
 
 def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int = 32, lr: float = 1e-3,
                             seed: int = 0, widths: tuple[int, int] = (4, 30), residual: bool = True,
-                            width: int = 15, calibration: float = 0.1, log=print) -> AffectiveProcess:
+                            weighted: bool = True, width: int = 15, calibration: float = 0.1,
+                            smoothness: float = 12.0, log=print) -> AffectiveProcess:
     """Windowed ELBO: every frame is a target whose context is a random subset (50–100 % kept) of the
     frames with a face among the last `width` frames (width drawn per batch from `widths`), their y
     the per-frame predictions, as a causal stream of any frame rate and window length sees them.
-    A seeded `calibration` share of the sequences takes no gradient steps; the σ scales are fitted
-    on it afterwards for the window `width` the model will run with."""
+    `smoothness` weighs the total-variation prior on the run-time mean (window_elbo_loss): 12 is the
+    smallest of 1, 4, 12 that halved the frame-to-frame change on a real talking-face clip (see
+    weights/affective_process.md). A seeded `calibration` share of the sequences takes no gradient
+    steps; the σ scales are fitted on it afterwards for the window `width` the model will run with."""
     torch.manual_seed(seed)
     order = torch.randperm(len(train.present), generator=torch.Generator().manual_seed(seed))
     held = order[:int(len(order) * calibration)]
     calibration_set, train = _take(train, held), _take(train, order[len(held):])
     x, y = inputs(train), targets(train)
-    model = AffectiveProcess(x.shape[-1], y.shape[-1], residual=residual)
+    observed = ~torch.isnan(y)  # corpora leave frames and AUs unlabelled; the likelihood skips them
+    y = torch.where(observed, y, train.frame_prediction)
+    observed = None if observed.all() else observed
+    model = AffectiveProcess(x.shape[-1], y.shape[-1], residual=residual, weighted=weighted)
 
     def step(index, generator):
-        width = int(torch.randint(widths[0], widths[1] + 1, (1,), generator=generator))
+        window = int(torch.randint(widths[0], widths[1] + 1, (1,), generator=generator))
         kept = torch.rand(len(index), 1, generator=generator) * 0.5 + 0.5
         context = train.present[index] & (torch.rand(train.present[index].shape, generator=generator) < kept)
-        return model.window_elbo_loss(x[index], train.frame_prediction[index], y[index], context, width)["loss"]
+        return model.window_elbo_loss(x[index], train.frame_prediction[index], y[index], context, window,
+                                      smoothness=smoothness,
+                                      observed=None if observed is None else observed[index])["loss"]
 
     model = _fit(model, len(x), step, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                  name="affective process", log=log)
@@ -100,7 +118,9 @@ def calibrate_std(model: AffectiveProcess, seq: Sequences, width: int) -> None:
     model.std_scale.fill_(1.0)
     prediction = predict_sequences(model, seq, width=width)
     error = np.abs(targets(seq).numpy() - prediction["mean"]) / prediction["std"]
-    model.std_scale.copy_(torch.from_numpy(np.quantile(error.reshape(-1, error.shape[-1]), 0.6827, axis=0)))
+    error = error.reshape(-1, error.shape[-1])
+    scale = [np.quantile(e[np.isfinite(e)], 0.6827) if np.isfinite(e).any() else 1.0 for e in error.T]  # 1: uncoded
+    model.std_scale.copy_(torch.tensor(scale, dtype=torch.float32))
 
 
 @torch.inference_mode()
@@ -121,21 +141,33 @@ def predict_sequences(model, seq: Sequences, width: int = 61, ahead: int = 0) ->
 
 def sequence_figures(prediction: dict[str, np.ndarray], seq: Sequences, frames: np.ndarray | None = None) -> dict:
     """CCC (valence, arousal), mean AU ICC(3,1) and PCC, and with a std: the share of targets within
-    ±1σ and ±2σ and the Gaussian NLL (valence/arousal), over the frames selected by `frames` (S, T)."""
+    ±1σ and ±2σ and the Gaussian NLL (valence/arousal), over the frames selected by `frames` (S, T)
+    and, per output, the labelled ones (NaN: not labelled; NaN figures where an output has none)."""
     mean = prediction["mean"]
     frames = np.ones(mean.shape[:2], bool) if frames is None else frames
-    y = targets(seq).numpy()[frames]
-    m = mean[frames]
-    figures = {"frames": int(frames.sum()), "ccc_valence": metrics.ccc(y[:, 0], m[:, 0]),
-               "ccc_arousal": metrics.ccc(y[:, 1], m[:, 1]),
-               "au_icc": float(np.nanmean([metrics.icc3_1(y[:, k] * 5, m[:, k] * 5) for k in range(2, 14)])),
-               "au_pcc": float(np.nanmean([metrics.pcc(y[:, k], m[:, k]) for k in range(2, 14)]))}
+    y, m = targets(seq).numpy()[frames], mean[frames]
+
+    def agree(metric, k, scale=1.0):
+        ok = np.isfinite(y[:, k])
+        return metric(y[ok, k] * scale, m[ok, k] * scale) if ok.sum() > 1 else float("nan")
+
+    figures = {"frames": int(frames.sum()), "ccc_valence": agree(metrics.ccc, 0), "ccc_arousal": agree(metrics.ccc, 1),
+               "au_icc": _nanmean([agree(metrics.icc3_1, k, 5.0) for k in range(2, 14)]),
+               "au_pcc": _nanmean([agree(metrics.pcc, k) for k in range(2, 14)])}
     if "std" in prediction:
         s, error = prediction["std"][frames][:, :2], np.abs(y[:, :2] - m[:, :2])
-        figures["within_1sd"] = float((error <= s).mean())
-        figures["within_2sd"] = float((error <= 2 * s).mean())
-        figures["nll"] = float((0.5 * np.log(2 * np.pi * s ** 2) + 0.5 * (error / s) ** 2).mean())
+        ok = np.isfinite(error)
+        s, error = s[ok], error[ok]
+        figures["within_1sd"] = float((error <= s).mean()) if ok.any() else float("nan")
+        figures["within_2sd"] = float((error <= 2 * s).mean()) if ok.any() else float("nan")
+        figures["nll"] = float((0.5 * np.log(2 * np.pi * s ** 2) + 0.5 * (error / s) ** 2).mean()) if ok.any() \
+            else float("nan")
     return figures
+
+
+def _nanmean(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def _take(seq: Sequences, index) -> Sequences:

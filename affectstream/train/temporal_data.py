@@ -279,7 +279,7 @@ def build_sequences(data, split: str, count: int, *, videos: tuple = (), video_c
                             landmarker=landmarker)
         return featurize(clips, net, landmarker, workers)
 
-    parts = [_cached(["stills", str(data), split, count, *common], from_stills, log)] if count else []
+    parts = [_cached(["stills", str(Path(data).resolve()), split, count, *common], from_stills, log)] if count else []
     if video_count:
         key = ["videos", sorted(Path(v).name for v in videos), video_count, video_sigma, *common]
         parts.append(_cached(key, from_videos, log))

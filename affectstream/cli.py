@@ -148,6 +148,16 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    try:
+        from .demo import main as demo
+    except ImportError as e:
+        raise AffectStreamError(f"the demo needs the demo extra: pip install 'affectstream[demo]' ({e})") from None
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own health checks, not news
+    demo(args.host, args.port, args.max_minutes)
+    return 0
+
+
 def cmd_models(args) -> int:
     if args.action == "fetch":
         for spec in assets.MODELS.values():
@@ -240,6 +250,12 @@ def parser() -> argparse.ArgumentParser:
     common(q)
     temporal(q)
     q.set_defaults(func=cmd_evaluate)
+
+    q = sub.add_parser("demo", help="the Gradio demo in a browser: live webcam, video files to CSV")
+    q.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    q.add_argument("--port", type=int, default=7860)
+    q.add_argument("--max-minutes", type=float, default=10.0, help="longest video the video tab accepts")
+    q.set_defaults(func=cmd_demo)
 
     q = sub.add_parser("models", help="list model files and where they are found; `models fetch` downloads")
     q.add_argument("action", nargs="?", choices=("list", "fetch"), default="list")

@@ -103,7 +103,7 @@ def _reading(page) -> dict:
     return page.evaluate("() => ({shown: window.__shown, sent: window.__sent, plots: window.__plots})")
 
 
-def test_webcam_tab_shows_live_affect_and_sessions_stay_apart(browser_setup):
+def test_webcam_tab_shows_live_affect_and_sessions_stay_apart(browser_setup, capsys):
     browser, url, folder = browser_setup
     first = _open(browser, url)
     _start_camera(first)
@@ -117,9 +117,12 @@ def test_webcam_tab_shows_live_affect_and_sessions_stay_apart(browser_setup):
     sent = np.array(probe["sent"])
     # Capture → shown: from the upload of the frame the server answered to the page showing it.
     latency = [s[0] - sent[sent <= s[2]].max() for s in shown if (sent <= s[2]).any()]
-    print(f"webcam tab: {len(shown)} results shown in {seconds:.1f} s = {(len(shown) - 1) / seconds:.1f} frames/s "
+    report = (f"webcam tab: {len(shown)} results shown in {seconds:.1f} s = {(len(shown) - 1) / seconds:.1f} frames/s "
           f"end to end; {len(sent)} frames sent; capture→shown p50 {np.percentile(latency, 50):.0f} ms, "
           f"p95 {np.percentile(latency, 95):.0f} ms; plot updates {probe['plots']}")
+    with capsys.disabled():  # the figures belong in the CI log, pass or fail
+        print(f"\n{report}")
+    (folder / "figures.txt").write_text(report + "\n")
     assert len(probe["shown"]) >= 20 and min(probe["plots"].values()) >= 20
     text = first.locator("#reading").inner_text().replace("\n", "")
     number = {key: float(re.search(rf'"{key}"\s*:\s*(-?[0-9.]+)', text).group(1))
@@ -134,7 +137,8 @@ def test_webcam_tab_shows_live_affect_and_sessions_stay_apart(browser_setup):
     second.wait_for_function("() => window.__shown.length >= 3", timeout=60000)
     frames_first, frames_second = (p.evaluate("window.__shown[window.__shown.length - 1][1]") for p in (first, second))
     second.screenshot(path=str(folder / "webcam_second_session.png"), full_page=True)
-    print(f"two sessions at once: first at frame {frames_first}, second at frame {frames_second}")
+    with capsys.disabled():
+        print(f"two sessions at once: first at frame {frames_first}, second at frame {frames_second}")
     assert frames_second < 20 < frames_first  # not one shared counter or pipeline
     first.wait_for_timeout(1500)
     assert first.evaluate("window.__shown[window.__shown.length - 1][1]") > frames_first  # both keep going

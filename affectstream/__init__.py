@@ -8,4 +8,4 @@ __all__ = [
     "AU_NAMES", "EMOTION_NAMES", "Affect", "AffectStream", "AffectStreamError", "Face", "Frame", "FrameOutput",
     "SourceError", "Summary", "TEMPORAL_MODELS", "analyze_image", "open_source", "process", "stream",
 ]
-__version__ = "0.1.0"
+__version__ = "0.3.0"

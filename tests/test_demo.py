@@ -33,6 +33,26 @@ def test_each_session_keeps_its_own_pipeline(media, model):
         s.close()
 
 
+def test_reset_while_a_frame_is_in_flight_is_safe(media, model):
+    import threading
+
+    from affectstream.sources import read_image
+
+    face = read_image(media / "images" / "single_face.jpg")
+    session = outputs(face)[-1]
+    results = []
+    worker = threading.Thread(target=lambda: results.extend(session.step(face) for _ in range(20)))
+    worker.start()
+    session.close()  # as Reset or a closed browser tab does, from another thread
+    worker.join()
+    refused = [r is None for r in results]
+    assert len(results) == 20 and refused == sorted(refused)  # frames before the close ran, none after it
+    assert session.closed and session.step(face) is None  # refused, not crashed on
+    replaced = outputs(face, session)[-1]
+    assert replaced is not session and replaced.frames == 1
+    replaced.close()
+
+
 def test_video_tab_errors_are_messages(video, tmp_path, model):
     not_video = tmp_path / "notes.mp4"
     not_video.write_text("this is text")

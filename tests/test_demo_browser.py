@@ -66,8 +66,8 @@ def browser_setup(shared, model, tmp_path_factory):
                     "-t", "8", "-pix_fmt", "yuv420p", str(camera)], check=True)
     port = _free_port()
     log = open(folder / "server.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "affectstream.cli", "demo", "--port", str(port)],
-                              stdout=log, stderr=subprocess.STDOUT)
+    command = [sys.executable, "-X", "faulthandler", "-m", "affectstream.cli", "demo", "--port", str(port)]
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # a native crash leaves a trace
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:

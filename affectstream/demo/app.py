@@ -7,6 +7,7 @@ does, so its CSV is the CLI's, byte for byte, for the same file and settings.
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -28,7 +29,12 @@ MODEL_CARDS = (("Per-frame model", "MODEL_CARD.md"), ("Affective Process (ap)", 
 
 
 class LiveSession:
-    """One visitor's live pipeline, plots and counters."""
+    """One visitor's live pipeline, plots and counters.
+
+    Reset and the end of a browser session close it from another thread than the stream's; the lock
+    keeps them from closing MediaPipe under a frame in flight (which would kill the server), and a
+    closed session is replaced on the next frame.
+    """
 
     def __init__(self, settings: dict):
         self.settings = settings
@@ -37,18 +43,27 @@ class LiveSession:
         self.started = time.perf_counter()
         self.frames = 0
         self.last_timestamp = -1.0
+        self.closed = False
+        self.lock = threading.Lock()
 
-    def step(self, image: np.ndarray) -> tuple[list[Affect], float]:
-        now = time.perf_counter() - self.started
-        now = max(now, self.last_timestamp + 0.001)  # MediaPipe's video mode needs rising timestamps
-        self.last_timestamp = now
-        rows = self.pipeline.analyze(Frame(self.frames, now, image, time.perf_counter()))
-        self.frames += 1
-        self.plots.add(now, rows)
-        return rows, now
+    def step(self, image: np.ndarray) -> tuple[list[Affect], float] | None:
+        """(rows, session time) of one frame; None once the session is closed."""
+        with self.lock:
+            if self.closed:
+                return None
+            now = time.perf_counter() - self.started
+            now = max(now, self.last_timestamp + 0.001)  # MediaPipe's video mode needs rising timestamps
+            self.last_timestamp = now
+            rows = self.pipeline.analyze(Frame(self.frames, now, image, time.perf_counter()))
+            self.frames += 1
+            self.plots.add(now, rows)
+            return rows, now
 
     def close(self) -> None:
-        self.pipeline.close()
+        with self.lock:
+            if not self.closed:
+                self.closed = True
+                self.pipeline.close()
 
 
 def _settings(temporal: str, max_faces, au_source: str) -> dict:
@@ -96,12 +111,15 @@ def on_frame(image, session: LiveSession | None, temporal: str, max_faces, au_so
     if image is None:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), session
     settings = _settings(temporal, max_faces, au_source)
-    if session is None or session.settings != settings:
-        if session is not None:
-            session.close()
+    if session is not None and session.settings != settings:
+        session.close()
+    step = session.step(image) if session is not None else None
+    if step is None:  # first frame, new settings, or reset while this frame was on its way
         session = LiveSession(settings)
-    rows, now = session.step(image)
-    circumplex, timeline, bars = session.plots.draw(now)
+        step = session.step(image)
+    rows, now = step
+    with session.lock:  # the figures belong to the session; a reset may be closing it
+        circumplex, timeline, bars = session.plots.draw(now)
     detected = [r for r in rows if r.success]
     first = min(detected, key=lambda r: r.track_id) if detected else None
     emotions = dict(first.emotion) if first is not None and first.emotion else {}

@@ -20,7 +20,7 @@ from ..models.registry import weights_dir
 from ..pipeline import AffectStream
 from ..sources import open_source
 from ..types import AU_NAMES, Affect, Frame
-from .plots import LivePlots, colour
+from .plots import LivePlots, colour_rgb
 from .video import annotate_video, au_strip, va_timeline
 
 AU_SOURCES = ("model", "blendshapes")
@@ -77,7 +77,7 @@ def draw_faces(image: np.ndarray, rows: list[Affect]) -> np.ndarray:
         if not r.success:
             continue
         x, y, w, h = (int(round(v)) for v in r.box)
-        rgb = tuple(int(colour(r.track_id)[i:i + 2], 16) for i in (1, 3, 5))
+        rgb = colour_rgb(r.track_id)
         cv2.rectangle(out, (x, y), (x + w, y + h), rgb, 2)
         label = f"#{r.track_id}  v {r.valence:+.2f}  a {r.arousal:+.2f}"
         (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)

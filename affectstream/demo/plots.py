@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgb, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Ellipse
 
@@ -19,6 +20,11 @@ TRACK_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b
 
 def colour(track_id: int) -> str:
     return TRACK_COLOURS[track_id % len(TRACK_COLOURS)]
+
+
+def colour_rgb(track_id: int) -> tuple[int, int, int]:
+    """The track's colour as 0–255 RGB, for drawing on frames."""
+    return tuple(round(255 * c) for c in to_rgb(colour(track_id)))
 
 
 @dataclass
@@ -129,7 +135,7 @@ class LivePlots:
     def _draw_circumplex(self, now: float, latest: dict[int, Reading]) -> np.ndarray:
         trail = [r for r in self.history if now - r.time <= self.trail_seconds]
         if trail:
-            rgba = np.array([_rgba(colour(r.track_id), 0.08 + 0.5 * (1 - (now - r.time) / self.trail_seconds))
+            rgba = np.array([to_rgba(colour(r.track_id), 0.08 + 0.5 * (1 - (now - r.time) / self.trail_seconds))
                              for r in trail])
             self.trail.set_offsets([(r.valence, r.arousal) for r in trail])
             self.trail.set_facecolors(rgba)
@@ -173,7 +179,3 @@ class LivePlots:
             bar.set_height(float(value))
         return self.au_blit.pixels(self.au_bars)
 
-
-def _rgba(hex_colour: str, alpha: float) -> tuple[float, float, float, float]:
-    h = hex_colour.lstrip("#")
-    return (int(h[0:2], 16) / 255, int(h[2:4], 16) / 255, int(h[4:6], 16) / 255, float(np.clip(alpha, 0, 1)))

@@ -72,12 +72,20 @@ def load_frame_model(path: str | os.PathLike | None = None) -> FrameModel:
     return FrameModel(load_frame_net(path))
 
 
-def load_temporal(kind: str, path: str | os.PathLike | None = None, seconds: float | None = None):
-    """The temporal stage `kind` ("ap" or "affwildnet") from `path` (default: the shipped weights);
-    seconds: the Affective Process's context window (default: the one it was trained for)."""
+def load_temporal_net(kind: str, path: str | os.PathLike | None = None) -> tuple[torch.nn.Module, dict]:
+    """(the temporal network `kind` ("ap" or "affwildnet") at `path` (default: the shipped weights),
+    the file's metadata)."""
     how = f"train one with `affectstream train temporal --model {kind}` or pass --temporal-weights PATH"
     path = path if path is not None else weights_dir() / TEMPORAL_WEIGHTS[kind]
     if kind == "affwildnet":
-        return AffWildNetStage(load_net(AffWildNet, path, "AffWildNet", how)[0])
-    model, header = load_net(AffectiveProcess, path, "Affective Process", how)
-    return AffectiveProcessStage(model, seconds if seconds is not None else float(header.get("seconds", 2.0)))
+        return load_net(AffWildNet, path, "AffWildNet", how)
+    return load_net(AffectiveProcess, path, "Affective Process", how)
+
+
+def load_temporal(kind: str, path: str | os.PathLike | None = None, seconds: float | None = None):
+    """The temporal stage `kind` ("ap" or "affwildnet") from `path` (default: the shipped weights);
+    seconds: the Affective Process's context window (default: the one it was trained for)."""
+    net, header = load_temporal_net(kind, path)
+    if kind == "affwildnet":
+        return AffWildNetStage(net)
+    return AffectiveProcessStage(net, seconds if seconds is not None else float(header.get("seconds", 2.0)))

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import AffectStreamError
 from ..types import CORPORA
 from .sequences import read_affwild2_va, read_bp4d, read_disfa
-from .temporal_data import Clip, _gaussian_smooth, _square_crop, face_stretches
+from .temporal_data import Clip, face_stretches, stretch_crops, tracked_video
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg"}
 
@@ -68,10 +68,9 @@ def labelled_video_clips(path, va: np.ndarray, au: np.ndarray, *, steps: int = 8
     """Non-overlapping `steps`-frame clips of face crops from the stretches of `path` in which the
     face (the left- or rightmost one for `side`, else the first seen) is tracked and labelled."""
     from ..pipeline import AffectStream
-    from ..sources import open_source
 
     with AffectStream("offline", landmarker=landmarker, temporal="none") as pipeline:
-        rows = list(pipeline.stream(path))
+        rows, images = tracked_video(path, pipeline)
     if side is not None:
         centres = {}
         for r in rows:
@@ -79,20 +78,16 @@ def labelled_video_clips(path, va: np.ndarray, au: np.ndarray, *, steps: int = 8
                 centres.setdefault(r.track_id, []).append(r.box[0] + r.box[2] / 2)
         pick = (min if side == "left" else max)(centres, key=lambda t: np.mean(centres[t]), default=None)
         rows = [r for r in rows if r.track_id == pick]
-    images = [frame.image for frame in open_source(path)]
     clips = []
     labelled = ~(np.isnan(va).all(1) & np.isnan(au).all(1))
     for stretch in face_stretches(rows, min_length=steps):
         stretch = [r for r in stretch if r.frame < len(labelled)]
-        boxes = _gaussian_smooth(np.array([r.box for r in stretch], np.float64), 2.0)
+        crops = stretch_crops(stretch, images, size) if len(stretch) >= steps else None
         for start in range(0, len(stretch) - steps + 1, steps):
-            window = stretch[start:start + steps]
-            index = np.array([r.frame for r in window])
-            if not labelled[index].any():
-                continue
-            crops = np.stack([_square_crop(images[r.frame], box, size)
-                              for r, box in zip(window, boxes[start:start + steps])])
-            clips.append(Clip(crops, np.zeros(steps, bool), np.zeros(steps, bool), va[index], au[index]))
+            index = np.array([r.frame for r in stretch[start:start + steps]])
+            if labelled[index].any():
+                clips.append(Clip(crops[start:start + steps], np.zeros(steps, bool), np.zeros(steps, bool),
+                                  va[index], au[index]))
     return clips
 
 

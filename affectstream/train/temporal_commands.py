@@ -13,8 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import AffectStreamError
-from ..models.affective_process import AffectiveProcess
-from ..models.registry import TEMPORAL_WEIGHTS, load_net, save_net, weights_dir
+from ..models.registry import TEMPORAL_WEIGHTS, load_temporal_net, save_net, weights_dir
 from .corpus import corpus_sequences
 from .temporal import predict_sequences, sequence_figures, train_affective_process, train_affwildnet
 from .temporal_data import Sequences, build_sequences, concat
@@ -88,34 +87,29 @@ def train_temporal(model: str, data, out=None, *, sequences: int = 600, videos: 
     return figures
 
 
-def score(net, valid: Sequences, seconds: float, ahead: int = 0) -> dict[str, dict]:
+def both(valid: Sequences, prediction: dict) -> dict[str, dict]:
     """Figures over all frames and over the frames with a face."""
-    prediction = predict_sequences(net, valid, width=max(1, round(seconds * FPS)), ahead=ahead)
-    present = valid.present.numpy()
-    return {"all": sequence_figures(prediction, valid), "face": sequence_figures(prediction, valid, present)}
+    face = valid.present.numpy()
+    return {"all": sequence_figures(prediction, valid), "face": sequence_figures(prediction, valid, face)}
+
+
+def score(net, valid: Sequences, seconds: float, ahead: int = 0) -> dict[str, dict]:
+    """`both` for the temporal model's causal (or, with ahead > 0, centred) predictions."""
+    return both(valid, predict_sequences(net, valid, width=max(1, round(seconds * FPS)), ahead=ahead))
 
 
 def evaluate_temporal(model: str, data, *, temporal_weights=None, sequences: int = 100, seed: int = 0,
                       corpus=None, seconds: float | None = None, weights=None, landmarker=None, threads: int = 2,
                       log=print) -> dict[str, dict]:
     """Score the temporal model beside the per-frame model and hold-last on held-out sequences."""
-    from ..models.affwildnet import AffWildNet
-
     torch.set_num_threads(threads)
-    path = temporal_weights or weights_dir() / TEMPORAL_WEIGHTS[model]
-    how = f"train one with `affectstream train temporal --model {model}`"
-    if model == "affwildnet":
-        net, header = load_net(AffWildNet, path, "AffWildNet", how)
-    else:
-        net, header = load_net(AffectiveProcess, path, "Affective Process", how)
+    net, header = load_temporal_net(model, temporal_weights)
     seconds = seconds if seconds is not None else float(header.get("seconds", 0.5))
     valid = held_out(data, sequences, seed, corpus=corpus, weights=weights, landmarker=landmarker, workers=threads,
                      log=log)
     present = valid.present.numpy()
-    rows = {}
-    for name, prediction in (("per-frame", {"mean": valid.frame_prediction.numpy()}), ("hold-last", hold_last(valid))):
-        rows[name] = {"all": sequence_figures(prediction, valid), "face": sequence_figures(prediction, valid, present)}
-    rows[f"{model} (causal)"] = score(net, valid, seconds)
+    rows = {"per-frame": both(valid, {"mean": valid.frame_prediction.numpy()}),
+            "hold-last": both(valid, hold_last(valid)), f"{model} (causal)": score(net, valid, seconds)}
     if model == "ap":
         half = round(seconds * FPS / 2)  # the offline window: as wide, centred on the frame
         rows["ap (offline, centred)"] = score(net, valid, seconds, ahead=half) if half else rows["ap (causal)"]

@@ -211,8 +211,6 @@ def video_clips(paths: list, count: int, steps: int = 80, degraded_share: float 
     the smoothing removes the per-frame model's flicker). Frames are face crops (the smoothed box
     enlarged 1.8×, `size` pixels) so the corruptions land on the face; clips shorter than `steps`
     play back and forth."""
-    import av
-
     from ..pipeline import AffectStream
     from ..types import AU_NAMES
 
@@ -220,15 +218,11 @@ def video_clips(paths: list, count: int, steps: int = 80, degraded_share: float 
     pieces = []
     with AffectStream("offline", landmarker=landmarker, temporal="none") as pipeline:
         for path in paths:
-            rows = list(pipeline.stream(path))
-            with av.open(str(path)) as container:
-                images = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+            rows, images = tracked_video(path, pipeline)
             for stretch in face_stretches(rows):
-                boxes = _gaussian_smooth(np.array([r.box for r in stretch], np.float64), 2.0)
-                crops = np.stack([_square_crop(images[r.frame], box, size) for r, box in zip(stretch, boxes)])
                 va = _gaussian_smooth(np.array([(r.valence, r.arousal) for r in stretch]), sigma)
                 au = _gaussian_smooth(np.array([[r.au[a] for a in AU_NAMES] for r in stretch]), sigma)
-                pieces.append((crops, va, au))
+                pieces.append((stretch_crops(stretch, images, size), va, au))
     clips = []
     for i in range(count):
         crops, va, au = pieces[i % len(pieces)]
@@ -236,6 +230,20 @@ def video_clips(paths: list, count: int, steps: int = 80, degraded_share: float 
         index = order[(rng.integers(len(order)) + np.arange(steps)) % len(order)]
         clips.append(corrupt(crops[index], va[index], au[index], rng, degraded_share))
     return clips
+
+
+def tracked_video(path, pipeline) -> tuple[list, list[np.ndarray]]:
+    """(the pipeline's rows for `path`, its decoded RGB frames) — a video file or a frame folder."""
+    from ..sources import open_source
+
+    rows = list(pipeline.stream(path))
+    return rows, [frame.image for frame in open_source(path)]
+
+
+def stretch_crops(stretch: list, images: list[np.ndarray], size: int = 96) -> np.ndarray:
+    """(len(stretch), size, size, 3) face crops along a stretch of rows, the box smoothed over ±2 frames."""
+    boxes = _gaussian_smooth(np.array([r.box for r in stretch], np.float64), 2.0)
+    return np.stack([_square_crop(images[r.frame], box, size) for r, box in zip(stretch, boxes)])
 
 
 def _square_crop(image: np.ndarray, box, size: int) -> np.ndarray:

@@ -1,0 +1,29 @@
+"""The golden outputs (recorded from v0.3.0 before the architecture change) are reproduced byte for byte."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+GOLDEN = Path(__file__).parent / "golden"
+sys.path.insert(0, str(GOLDEN))
+from commands import comparable, run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def fresh(media, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("golden")
+    run(out)
+    return out
+
+
+def _golden_files() -> list[Path]:
+    return sorted(p for p in GOLDEN.rglob("*") if p.suffix in (".csv", ".jsonl"))
+
+
+@pytest.mark.parametrize("golden", _golden_files(), ids=lambda p: str(p.relative_to(GOLDEN)))
+def test_same_bytes_as_recorded(golden: Path, fresh: Path):
+    produced = fresh / golden.relative_to(GOLDEN)
+    assert produced.exists(), f"{produced.name} was not written"
+    assert comparable(produced) == comparable(golden), f"{golden.name} differs from the recorded output"

@@ -40,7 +40,7 @@ def test_train_and_evaluate_temporal_commands(shared, model, tmp_path):
         assert row in evaluated.stdout
     assert "within_1sd" in evaluated.stdout
     # The trained file drives the pipeline.
-    with af.AffectStream("offline", temporal="ap", temporal_weights=out) as pipeline:
+    with af.AffectStream(mode="offline", temporal="ap", temporal_weights=out) as pipeline:
         rows = [r for r in pipeline.stream(shared / "media" / "video" / "single_face.mp4") if r.success]
     assert rows and all(r.valence_std is not None and r.valence_std > 0 for r in rows)
 

@@ -24,10 +24,10 @@ def temporal_weights(tmp_path_factory):
 @pytest.mark.parametrize("kind", ["ap", "affwildnet"])
 def test_live_replay_equals_offline(video, temporal_weights, kind):
     settings = {"temporal": kind, "temporal_weights": temporal_weights[kind]}
-    with af.AffectStream("offline", **settings) as pipeline:
+    with af.AffectStream(mode="offline", **settings) as pipeline:
         offline = list(pipeline.stream(video("single_face.mp4")))
     live = []
-    with af.AffectStream("live", **settings) as pipeline:
+    with af.AffectStream(mode="live", **settings) as pipeline:
         for frame in af.open_source(video("single_face.mp4")):
             live += pipeline.analyze(frame)
     assert len(offline) == len(live) == 72
@@ -53,7 +53,7 @@ def _two_face_frames(media, count=12):
 
 def test_two_faces_keep_separate_state_and_a_missed_face_is_held(media, temporal_weights):
     frames = _two_face_frames(media)
-    with af.AffectStream("live", temporal="ap", temporal_weights=temporal_weights["ap"], max_gap=1.0) as two:
+    with af.AffectStream(mode="live", temporal="ap", temporal_weights=temporal_weights["ap"], max_gap=1.0) as two:
         rows = [two.analyze(f) for f in frames]
     assert {r.track_id for r in rows[0]} == {0, 1}
     left, right = sorted(rows[0], key=lambda r: r.box[0])

@@ -1,1 +1,0 @@
-"""Per-frame and temporal models that turn tracked faces into affect."""

@@ -1,0 +1,259 @@
+"""The Gradio demo: live webcam affect and video files to CSV, on the public API.
+
+Each browser session has its own pipeline (tracker and temporal state) in a gr.State; nothing is
+global. The video tab runs `AffectStream(mode="offline").run(csv=...)` exactly as `affectstream process`
+does, so its CSV is the CLI's, byte for byte, for the same file and settings.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a face demo calls no one unasked
+import gradio as gr  # noqa: E402
+import numpy as np
+
+from .. import registry
+from ..errors import AffectStreamError
+from ..options import PipelineOptions, choices_of, option_fields
+from ..pipeline import AffectStream
+from ..sources import open_source
+from ..types import AU_NAMES, Affect, Frame, main_track
+from .plots import LivePlots, colour_rgb
+from .video import annotate_video, au_strip, va_timeline
+
+# The settings a visitor can change, in the order the event handlers receive them.
+DEMO_SETTINGS = ("temporal", "max_faces", "au_source")
+MAX_FACES_SHOWN = 10  # the slider's top: more faces than fit legibly on one webcam frame
+
+
+class LiveSession:
+    """One visitor's live pipeline, plots and counters.
+
+    Reset and the end of a browser session close it from another thread than the stream's; the lock
+    keeps them from closing MediaPipe under a frame in flight (which would kill the server), and a
+    closed session is replaced on the next frame.
+    """
+
+    def __init__(self, options: PipelineOptions):
+        self.options = options
+        self.pipeline = AffectStream(options)
+        self.plots = LivePlots()
+        self.started = time.perf_counter()
+        self.frames = 0
+        self.last_timestamp = -1.0
+        self.closed = False
+        self.lock = threading.Lock()
+
+    def step(self, image: np.ndarray) -> tuple[list[Affect], float] | None:
+        """(rows, session time) of one frame; None once the session is closed."""
+        with self.lock:
+            if self.closed:
+                return None
+            now = time.perf_counter() - self.started
+            now = max(now, self.last_timestamp + 0.001)  # MediaPipe's video mode needs rising timestamps
+            self.last_timestamp = now
+            rows = self.pipeline.analyze(Frame(self.frames, now, image, time.perf_counter()))
+            self.frames += 1
+            self.plots.add(now, rows)
+            return rows, now
+
+    def close(self) -> None:
+        with self.lock:
+            if not self.closed:
+                self.closed = True
+                self.pipeline.close()
+
+
+def demo_options(mode: str, *values) -> PipelineOptions:
+    """PipelineOptions from the settings panel's values (DEMO_SETTINGS order); sliders give floats."""
+    settings = {spec.name: int(round(v)) if spec.type == "int" else v
+                for spec, v in zip(option_fields(DEMO_SETTINGS), values)}
+    return PipelineOptions(mode=mode, **settings)
+
+
+def settings_panel() -> list[gr.Component]:
+    """One control per DEMO_SETTINGS field, from its choices, default and help."""
+    controls = []
+    for spec in option_fields(DEMO_SETTINGS):
+        label, info = spec.name.replace("_", " ").capitalize(), spec.metadata["help"]
+        choices = choices_of(spec)
+        if choices:
+            controls.append(gr.Radio(list(choices), value=spec.default, label=label, info=info))
+        else:
+            controls.append(gr.Slider(spec.metadata["minimum"], MAX_FACES_SHOWN, value=spec.default,
+                                      step=1, label=label, info=info))
+    return controls
+
+
+def draw_faces(image: np.ndarray, rows: list[Affect]) -> np.ndarray:
+    """The frame with each detected face's box, track id and valence/arousal."""
+    out = np.ascontiguousarray(image).copy()
+    for r in rows:
+        if not r.success:
+            continue
+        x, y, w, h = (int(round(v)) for v in r.box)
+        rgb = colour_rgb(r.track_id)
+        cv2.rectangle(out, (x, y), (x + w, y + h), rgb, 2)
+        label = f"#{r.track_id}  v {r.valence:+.2f}  a {r.arousal:+.2f}"
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        top = max(0, y - th - 8)
+        cv2.rectangle(out, (x, top), (x + tw + 6, top + th + 8), rgb, -1)  # a filled tag stays legible
+        cv2.putText(out, label, (x + 3, top + th + 3), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+    return out
+
+
+def reading(rows: list[Affect]) -> list[dict]:
+    """The faces of one frame as plain numbers (what the page's "Latest reading" shows)."""
+    faces = []
+    for r in rows:
+        if r.track_id is None or r.valence is None:
+            continue
+        face = {"face_id": r.track_id, "detected": r.success, "valence": round(r.valence, 3),
+                "arousal": round(r.arousal, 3)}
+        if r.valence_std is not None:
+            face["valence_std"], face["arousal_std"] = round(r.valence_std, 3), round(r.arousal_std, 3)
+        if r.emotion:
+            face["top_emotion"] = max(r.emotion, key=r.emotion.get)
+        face["au"] = {a: round(r.au[a], 2) for a in AU_NAMES}
+        faces.append(face)
+    return faces
+
+
+def on_frame(image, session: LiveSession | None, temporal: str, max_faces, au_source: str):
+    """One webcam frame → annotated frame, the three plots, top emotions, the reading, the status."""
+    received = time.time()
+    if image is None:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), session
+    options = demo_options("live", temporal, max_faces, au_source)
+    if session is not None and session.options != options:
+        session.close()
+    step = session.step(image) if session is not None else None
+    if step is None:  # first frame, new settings, or reset while this frame was on its way
+        session = LiveSession(options)
+        step = session.step(image)
+    rows, now = step
+    with session.lock:  # the figures belong to the session; a reset may be closing it
+        circumplex, timeline, bars = session.plots.draw(now)
+    detected = [r for r in rows if r.success]
+    main = main_track(rows)
+    first = next((r for r in detected if r.track_id == main), None)
+    emotions = dict(first.emotion) if first is not None and first.emotion else {}
+    elapsed = time.perf_counter() - session.started
+    if detected:
+        status = (f"{len(detected)} face{'s' if len(detected) > 1 else ''} in view · frame {session.frames} · "
+                  f"{session.frames / max(elapsed, 1e-6):.1f} frames/s processed")
+    else:
+        status = ("**No face in view.** Face the camera with light on your face"
+                  f" · frame {session.frames}")
+    readout = {"frame": session.frames, "received_ms": round(received * 1000, 1),
+               "processed_ms": round((time.time() - received) * 1000, 1), "faces": reading(rows)}
+    return draw_faces(image, rows), circumplex, timeline, bars, emotions, readout, status, session
+
+
+def reset(session: LiveSession | None):
+    if session is not None:
+        session.close()
+    return None, None, None, None, None, {}, "Reset: the next frame starts a new tracker and temporal state.", None
+
+
+def analyze_video(path, temporal: str, max_faces, au_source: str, max_minutes: float,
+                  progress=gr.Progress()):  # noqa: B008 (Gradio injects the tracker through this default)
+    """Offline: the CSV (as `affectstream process` writes it), the annotated video, the plots."""
+    if not path:
+        raise gr.Error("Upload a video first.")
+    try:
+        source = open_source(path)
+        frames, fps = getattr(source, "frame_count", None), getattr(source, "fps", None) or 30.0
+        source.close()
+    except AffectStreamError as e:
+        raise gr.Error(f"Not a video affectstream can read: {e}") from None
+    if frames and frames / fps > max_minutes * 60:
+        raise gr.Error(f"This video lasts {frames / fps / 60:.1f} min; the limit here is {max_minutes:g} min. "
+                       "Use `affectstream process` for long files.")
+    folder = Path(tempfile.mkdtemp(prefix="affectstream-demo-"))
+    csv_path = folder / f"{Path(path).stem}.csv"
+    rows: list[Affect] = []
+
+    def advance(summary):
+        progress(summary.frames / frames if frames else 0.0, desc=f"frame {summary.frames}"
+                 + (f" of {frames}" if frames else ""))
+
+    try:
+        options = demo_options("offline", temporal, max_faces, au_source)
+        with AffectStream(options) as pipeline:
+            summary = pipeline.run(path, csv=csv_path, on_result=rows.append, progress=advance)
+    except AffectStreamError as e:
+        raise gr.Error(f"Could not analyse this video: {e}") from None
+    progress(1.0, desc="drawing the annotated video")
+    annotated = annotate_video(path, rows, folder / f"{Path(path).stem}_annotated.mp4", draw_faces)
+    message = (f"{summary.frames} frames, {summary.frames_with_face} with a face, {len(summary.ids)} face id(s)"
+               + ("" if summary.frames_with_face else " — **no face was found in this video**."))
+    return str(annotated), va_timeline(rows), au_strip(rows), str(csv_path), message
+
+
+def model_cards() -> str:
+    """Every registered model's card, folded."""
+    parts = []
+    for entry in registry.entries("frame") + registry.entries("temporal"):
+        card = entry.weights.card_path if entry.weights else None
+        if card is not None and card.is_file():
+            title = f"{entry.kind} model {entry.name!r} ({entry.weights.card})"
+            parts.append(f"<details><summary><b>{title}</b></summary>\n\n{card.read_text()}\n\n"
+                         "</details>")
+    return "\n\n".join(parts)
+
+
+def build_app(max_minutes: float = 10.0) -> gr.Blocks:
+    with gr.Blocks(title="affectstream", analytics_enabled=False) as app:
+        gr.Markdown("# affectstream\nValence, arousal, FACS action units and emotions from your face, "
+                    "frame by frame. Nothing is stored: frames are analysed in memory and forgotten.")
+        with gr.Accordion("Settings", open=False):
+            with gr.Row():
+                settings = settings_panel()
+        with gr.Accordion("What the numbers are trained on, and how good they are (model cards)", open=False):
+            gr.Markdown(model_cards())
+        with gr.Tab("Webcam"):
+            session = gr.State(None, delete_callback=lambda s: s.close() if s is not None else None)
+            with gr.Row():
+                camera = gr.Image(sources=["webcam"], streaming=True, label="Camera", type="numpy")
+                annotated = gr.Image(label="Faces", format="jpeg", elem_id="annotated")
+            status = gr.Markdown("Start the camera: click it, then Record.", elem_id="status")
+            with gr.Row():
+                circumplex = gr.Image(label="Circumplex", show_label=False, format="jpeg", elem_id="circumplex")
+                timeline = gr.Image(label="Valence and arousal", show_label=False, format="jpeg", elem_id="timeline")
+            with gr.Row():
+                bars = gr.Image(label="Action units", show_label=False, format="jpeg", elem_id="au-bars")
+                emotions = gr.Label(num_top_classes=3, label="Top emotions", elem_id="emotions")
+            with gr.Accordion("Latest reading (numbers)", open=True):
+                readout = gr.JSON(elem_id="reading")
+            reset_button = gr.Button("Reset", elem_id="reset")
+            outputs = [annotated, circumplex, timeline, bars, emotions, readout, status, session]
+            camera.stream(on_frame, [camera, session, *settings], outputs, stream_every=0.05,
+                          time_limit=3600, concurrency_limit=None, show_progress="hidden")
+            reset_button.click(reset, [session], outputs)
+        with gr.Tab("Video file"):
+            limit = gr.Number(max_minutes, visible=False)
+            with gr.Row():
+                video = gr.Video(label="Video to analyse", sources=["upload"], elem_id="video-input")
+                played = gr.Video(label="Annotated", elem_id="annotated-video")
+            run = gr.Button("Analyse", variant="primary", elem_id="analyse")
+            summary = gr.Markdown(elem_id="video-summary")
+            with gr.Row():
+                va_plot = gr.Image(label="Valence and arousal over time", show_label=False, elem_id="va-timeline")
+                au_plot = gr.Image(label="Action units over time", show_label=False, elem_id="au-strip")
+            csv_file = gr.File(label="CSV (same schema as `affectstream process`)", elem_id="csv")
+            run.click(analyze_video, [video, *settings, limit],
+                      [played, va_plot, au_plot, csv_file, summary], concurrency_limit=2)
+    app.queue(default_concurrency_limit=None)
+    return app
+
+
+def main(host: str = "127.0.0.1", port: int = 7860, max_minutes: float = 10.0) -> None:
+    build_app(max_minutes).launch(server_name=host, server_port=port, show_error=True)

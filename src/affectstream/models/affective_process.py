@@ -1,0 +1,235 @@
+"""The Affective Process (Sanchez et al., CVPR 2021): a Neural Process over a face's recent past.
+
+Context points are (x, y) pairs: x the per-frame embedding, y the per-frame prediction
+(valence, arousal and AUs/5). An encoder maps each pair to r_i; their mean r_C parameterises a
+Gaussian over a global latent z; a decoder maps (target x, z) to a Gaussian over y, whose standard
+deviation is the uncertainty reported per frame. Trained with the ELBO
+E_q(z|targets)[log p(y_t | x_t, z)] − KL(q(z | targets) ‖ q(z | context)).
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+import torch
+from torch import nn
+from torch.distributions import Normal, kl_divergence
+
+from ..errors import AffectStreamError
+from ..registry import Weights, register
+from ..types import FrameOutput
+from .temporal import temporal_input
+from .weights import load_net
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers[:-1])
+
+
+class AffectiveProcess(nn.Module):
+    """x (…, N, x_dim), y (…, N, y_dim). `encode` gives r_i; `latent` q(z | r_C); `decode` p(y | x, z, r_C).
+
+    Besides the global latent z, the decoder reads r_C itself (the deterministic path of
+    Kim et al.'s attentive NP and of the Affective Process's context encoder), which keeps the
+    context in use when the target frame alone looks informative.
+
+    Residual decoder: x ends with [per-frame prediction (y_dim), present (1)], and each r_i carries
+    its y_i beside the encoder's features, so r_C holds the context's mean prediction ȳ_C. The
+    decoder's mean is g·y_frame + (1 − g)·ȳ_C + a correction, with a gate g (0–1 per output, 0
+    where no face was detected) saying how far this frame is trusted over its context, as a Kalman
+    gain would: an untrained decoder already halves the per-frame jitter and holds the estimate
+    through gaps, and training spends its capacity on when to follow the frame and what the
+    context adds.
+
+    Weighted context: the encoder also gives each context point a weight w_i (0–1), and r_C is the
+    weighted mean Σ w_i r_i / Σ w_i: a soft form of the paper's "smart" selection of the most
+    certain context frames, so blurred or occluded frames count less. It is kept as the plain mean
+    of [w_i r_i, w_i], which a sliding window updates in O(1) like any mean.
+    """
+
+    def __init__(self, x_dim: int, y_dim: int, r_dim: int = 128, z_dim: int = 64, hidden: int = 128,
+                 min_std: float = 0.01):
+        super().__init__()
+        self.r_size = r_dim + y_dim + 1  # the length of r_i: features, y_i, weight
+        self.encoder = _mlp([x_dim + y_dim, hidden, hidden, r_dim + 1])
+        aggregate = self.r_size - 1  # the length of r_C
+        self.latent_net = _mlp([aggregate, hidden, 2 * z_dim])
+        self.decoder = _mlp([x_dim + z_dim + aggregate, hidden, hidden, 3 * y_dim])
+        with torch.no_grad():  # the gate starts mostly shut (0.12): smooth until the data say follow
+            self.decoder[-1].bias[2 * y_dim:].fill_(-2.0)
+        self.min_std = min_std
+        # σ multipliers per output fitted after training on held-back sequences (see calibrate_std).
+        self.register_buffer("std_scale", torch.ones(y_dim))
+        self.config = {"x_dim": x_dim, "y_dim": y_dim, "r_dim": r_dim, "z_dim": z_dim,
+                       "hidden": hidden}
+
+    @classmethod
+    def from_config(cls, config: dict) -> AffectiveProcess:
+        config = dict(config)
+        # v0.3 files record "residual" and "weighted" (both true): the only variant kept.
+        if not (config.pop("residual", True) and config.pop("weighted", True)):
+            raise AffectStreamError("Affective Process weights without the residual decoder and "
+                                    "weighted context are not supported; retrain them")
+        return cls(**config)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """r_i = [w_i · (features, y_i), w_i] per context point, to be averaged over the context."""
+        r = self.encoder(torch.cat([x, y], dim=-1))
+        r, weight = r[..., :-1], 0.01 + 0.99 * torch.sigmoid(r[..., -1:])
+        return torch.cat([weight * torch.cat([r, y], dim=-1), weight], dim=-1)
+
+    def aggregate(self, r_mean: torch.Tensor) -> torch.Tensor:
+        """r_C, the weighted mean, from the mean of the r_i."""
+        return r_mean[..., :-1] / r_mean[..., -1:].clamp_min(1e-6)
+
+    def latent(self, r_mean: torch.Tensor) -> Normal:
+        mu, raw = self.latent_net(self.aggregate(r_mean)).chunk(2, dim=-1)
+        return Normal(mu, 0.1 + 0.9 * torch.sigmoid(raw))
+
+    def decode(self, x: torch.Tensor, z: torch.Tensor, r_mean: torch.Tensor) -> Normal:
+        """p(y | x, z, r_C); z and r_C either per target (same leading shape as x) or one per set (…, D)."""
+        r_mean = self.aggregate(r_mean)
+        if z.dim() < x.dim():
+            z = z.unsqueeze(-2).expand(*x.shape[:-1], z.shape[-1])
+            r_mean = r_mean.unsqueeze(-2).expand(*x.shape[:-1], r_mean.shape[-1])
+        out = self.decoder(torch.cat([x, z, r_mean], dim=-1))
+        correction, raw, gate = out.chunk(3, dim=-1)
+        y_dim, present = correction.shape[-1], x[..., -1:]
+        gain = torch.sigmoid(gate) * present
+        mu = correction + gain * x[..., -y_dim - 1:-1] + (1 - gain) * r_mean[..., -y_dim:]
+        return Normal(mu, self.min_std + torch.nn.functional.softplus(raw))
+
+    def window_elbo_loss(self, x, y_context, y_target, context, width: int, mask=None,
+                         kl_weight: float = 1.0, smoothness: float = 0.0, observed=None) -> dict[str, torch.Tensor]:
+        """−ELBO when each frame t of (B, T) sequences is a target whose context is the frames of
+        `context` (B, T) bool among the last `width` (t included), as a causal stream sees them. The
+        posterior reads the true y of the same window. `mask` (B, T) selects the scored targets.
+
+        smoothness > 0 adds that weight × the total variation |μ_t − μ_{t−1}| (summed over outputs) of
+        the predicted mean as used at run time (z at the prior's mean): the prior that affect is
+        piecewise smooth, whose L1 form still lets the estimate jump where the evidence changes.
+        `observed` (B, T, y_dim) bool: which targets are labelled (the others count for nothing)."""
+        prior_r = window_mean(self.encode(x, y_context), context, width)
+        posterior = self.latent(window_mean(self.encode(x, y_target), torch.ones_like(context), width))
+        prior = self.latent(prior_r)
+        log_prob = self.decode(x, posterior.rsample(), prior_r).log_prob(y_target)
+        likelihood = (log_prob if observed is None else log_prob * observed).sum(-1)
+        kl = kl_divergence(posterior, prior).sum(-1)
+        mask = torch.ones_like(context) if mask is None else mask
+        weight = mask.float() / mask.float().sum().clamp_min(1)
+        loss = ((kl_weight * kl - likelihood) * weight).sum()
+        parts = {"nll": -(likelihood * weight).sum(), "kl": (kl * weight).sum()}
+        if smoothness > 0:
+            mean = self.decode(x, prior.mean, prior_r).mean
+            pairs = (mask[:, 1:] & mask[:, :-1]).float()
+            variation = (mean[:, 1:] - mean[:, :-1]).abs().sum(-1)
+            parts["variation"] = (variation * pairs).sum() / pairs.sum().clamp_min(1)
+            loss = loss + smoothness * parts["variation"]
+        return {"loss": loss, **parts}
+
+    def predict(self, r_mean: torch.Tensor, x_target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std) of y at the targets, with z at the mean of q(z | context); std calibrated."""
+        out = self.decode(x_target, self.latent(r_mean).mean, r_mean)
+        return out.mean, out.stddev * self.std_scale
+
+
+def window_mean(r: torch.Tensor, keep: torch.Tensor, width: int, ahead: int = 0) -> torch.Tensor:
+    """(B, T, R) mean of r over the kept frames in [t − width + 1, t + ahead]; zero where none is kept
+    (a cumulative sum, so O(T) whatever the width). ahead > 0 gives the offline, centred context."""
+    r = r * keep[..., None]
+    zero = torch.zeros_like(r[:, :1])
+    total = torch.cat([zero, r.cumsum(1)], 1)
+    count = torch.cat([zero[..., 0], keep.float().cumsum(1)], 1)
+    t = torch.arange(r.shape[1])
+    hi = (t + 1 + ahead).clamp_max(r.shape[1])
+    lo = (t + 1 - width).clamp_min(0)
+    return (total[:, hi] - total[:, lo]) / (count[:, hi] - count[:, lo]).clamp_min(1)[..., None]
+
+
+class ContextWindow:
+    """A track's context of the last `seconds`: r_i with their timestamps and a running sum, so the
+    mean aggregation r_C updates in O(1) per frame as points enter and leave."""
+
+    def __init__(self, seconds: float, r_dim: int):
+        self.seconds = seconds
+        self.points: deque[tuple[float, torch.Tensor]] = deque()
+        self.total = torch.zeros(r_dim, dtype=torch.float64)
+
+    def add(self, timestamp: float, r: torch.Tensor) -> None:
+        self.points.append((timestamp, r))
+        self.total += r.double()
+        self.expire(timestamp)
+
+    def expire(self, timestamp: float) -> None:
+        """Let the points older than `seconds` before `timestamp` leave the window."""
+        while self.points and timestamp - self.points[0][0] > self.seconds:
+            _, old = self.points.popleft()
+            self.total -= old.double()
+        if not self.points:
+            self.total.zero_()  # no rounding residue in an empty window
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def mean(self) -> torch.Tensor:
+        """r_C, the mean of the r_i in the window (float32)."""
+        return (self.total / max(1, len(self.points))).float()
+
+
+WEIGHTS = Weights("affective_process.safetensors", card="affective_process.md")
+
+
+@register("temporal", "ap", weights=WEIGHTS,
+          trainer="affectstream.train.temporal.training:train_affective_process")
+class AffectiveProcessStage:
+    """The Affective Process run causally: per track, a context of the frames with a face in the
+    last `seconds` (mean aggregation updated in O(1)); the target is the current frame.
+
+    Warm-up: a new track's context is whatever it has seen so far (one frame at first); the model
+    was trained on such short contexts at the start of sequences, and its σ is wider there.
+    """
+
+    produces = ("au", "valence", "uncertainty")
+    windowed = True  # reads a context window of `seconds`, saved with the weights
+
+    def __init__(self, model: AffectiveProcess, seconds: float = 2.0):
+        self.model = model.eval()
+        self.seconds = seconds
+        self.windows: dict[int, ContextWindow] = {}
+
+    @classmethod
+    def load_network(cls, path=None) -> tuple[AffectiveProcess, dict]:
+        """(the network at `path` (default: the shipped weights), the file's metadata)."""
+        how = "train one with `affectstream train temporal --model ap` or pass --temporal-weights PATH"
+        return load_net(AffectiveProcess, path or WEIGHTS.path, "Affective Process", how)
+
+    @classmethod
+    def from_options(cls, options) -> AffectiveProcessStage:
+        net, header = cls.load_network(options.temporal_weights)
+        # The context window it was trained for, unless the options name another.
+        seconds = options.context_seconds or float(header.get("seconds", 2.0))
+        return cls(net, seconds)
+
+    @torch.inference_mode()
+    def step(self, track_id: int, timestamp: float, reading: FrameOutput | None) -> FrameOutput:
+        window = self.windows.setdefault(track_id, ContextWindow(self.seconds, self.model.r_size))
+        x, y = temporal_input(reading, self.model.config["x_dim"])
+        if reading is not None:
+            window.add(timestamp, self.model.encode(x, y))
+        else:
+            window.expire(timestamp)
+        mean, std = self.model.predict(window.mean(), x[None])
+        mean, std = mean[0].numpy(), std[0].numpy()
+        return FrameOutput(valence=float(np.clip(mean[0], -1, 1)),
+                           arousal=float(np.clip(mean[1], -1, 1)), au=np.clip(mean[2:] * 5, 0, 5),
+                           valence_std=float(std[0]), arousal_std=float(std[1]), au_std=std[2:] * 5)
+
+    def drop(self, track_id: int) -> None:
+        self.windows.pop(track_id, None)
+
+    def reset(self) -> None:
+        self.windows.clear()

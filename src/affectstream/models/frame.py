@@ -1,0 +1,125 @@
+"""The per-frame model: a small CNN on the aligned grey face fused with an MLP on blendshapes and shape.
+
+As AffWildNet concatenates landmarks with CNN features, the two branches meet in one embedding,
+from which three heads read valence/arousal (−1…1), 12 DISFA AU intensities (0–5) and 8 emotion
+logits. Trained with modality dropout, so either branch alone still predicts.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from ..geometry import aligned_landmarks
+from ..registry import Weights, register
+from ..types import AU_NAMES, EMOTION_NAMES, Face, FrameOutput
+from .weights import load_net
+
+INPUT_SIZE = 48  # FER+'s resolution: training images carry no more detail than this
+SHAPE_POINTS = tuple(range(0, 468, 4))  # a 117-point subset of the mesh, enough for expression shape
+GEOMETRY_DIM = 52 + 2 * len(SHAPE_POINTS)
+
+
+def grey_input(crop: np.ndarray) -> np.ndarray:
+    """(48, 48) uint8 grey face from an aligned (S, S, 3) RGB or (S, S) grey crop."""
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
+    if grey.shape[0] != INPUT_SIZE:
+        grey = cv2.resize(grey, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
+    return grey
+
+
+def shape_input(landmarks: np.ndarray) -> np.ndarray:
+    """(234,) float32: the SHAPE_POINTS of the aligned shape, centred on the crop."""
+    return (aligned_landmarks(landmarks)[list(SHAPE_POINTS)] - 0.5).ravel()
+
+
+def _stage(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+class FrameNet(nn.Module):
+    """image (B, 1, 48, 48) 0–1, blendshapes (B, 52) 0–1, shape (B, 234) → dict of
+    embedding (B, embed), valence_arousal (B, 2) −1…1, au (B, 12) 0–5, emotion (B, 8) logits.
+
+    keep_image / keep_geometry (B,) 0/1 zero a branch per sample (modality dropout; all ones at inference).
+    """
+
+    def __init__(self, channels: tuple[int, ...] = (32, 64, 128, 192), hidden: int = 128, embed: int = 256):
+        super().__init__()
+        layers, c = [], 1
+        for k, width in enumerate(channels):
+            layers += _stage(c, width)
+            c = width
+            if k < len(channels) - 1:
+                layers.append(nn.MaxPool2d(2))
+        self.cnn = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.geometry = nn.Sequential(nn.Linear(GEOMETRY_DIM, hidden), nn.ReLU(inplace=True), nn.Dropout(0.1),
+                                      nn.Linear(hidden, hidden), nn.ReLU(inplace=True))
+        self.fuse = nn.Sequential(nn.Dropout(0.3), nn.Linear(c + hidden, embed), nn.ReLU(inplace=True))
+        self.valence_arousal = nn.Linear(embed, 2)
+        self.au = nn.Linear(embed, len(AU_NAMES))
+        self.emotion = nn.Linear(embed, len(EMOTION_NAMES))
+        self.config = {"channels": list(channels), "hidden": hidden, "embed": embed}
+
+    def forward(self, image, blendshapes, shape, keep_image=None, keep_geometry=None) -> dict[str, torch.Tensor]:
+        # Per-image standardisation: lighting and contrast vary far more in video than in FER+.
+        mean = image.mean(dim=(1, 2, 3), keepdim=True)
+        std = image.std(dim=(1, 2, 3), keepdim=True).clamp_min(0.02)
+        visual = self.cnn((image - mean) / std)
+        geometric = self.geometry(torch.cat([blendshapes, shape], dim=1))
+        if keep_image is not None:
+            visual = visual * keep_image[:, None]
+        if keep_geometry is not None:
+            geometric = geometric * keep_geometry[:, None]
+        embedding = self.fuse(torch.cat([visual, geometric], dim=1))
+        return {
+            "embedding": embedding,
+            "valence_arousal": torch.tanh(self.valence_arousal(embedding)),
+            "au": 5.0 * torch.sigmoid(self.au(embedding)),
+            "emotion": self.emotion(embedding),
+        }
+
+
+def face_tensors(faces: list[Face]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The network's three inputs for a list of tracked faces."""
+    images = np.stack([grey_input(f.crop) for f in faces]).astype(np.float32) / 255.0
+    blend = np.stack([f.blendshapes for f in faces]).astype(np.float32)
+    shape = np.stack([shape_input(f.landmarks) for f in faces]).astype(np.float32)
+    return torch.from_numpy(images[:, None]), torch.from_numpy(blend), torch.from_numpy(shape)
+
+
+WEIGHTS = Weights("frame.safetensors", card="MODEL_CARD.md")
+
+
+def load_frame_net(path=None) -> FrameNet:
+    """The FrameNet stored at `path` (default: the shipped weights)."""
+    return load_net(FrameNet, path or WEIGHTS.path, "per-frame",
+                    "train one with `affectstream train frame` or pass --weights PATH")[0]
+
+
+@register("frame", "fusion", weights=WEIGHTS)
+class FusionModel:
+    """Per-frame stage: faces -> FrameOutput with embedding, valence, arousal, AUs and emotion logits."""
+
+    produces = ("au", "valence", "emotion")
+
+    def __init__(self, net: FrameNet):
+        self.net = net.eval().to(memory_format=torch.channels_last)
+
+    @classmethod
+    def from_options(cls, options) -> FusionModel:
+        torch.set_flush_denormal(True)  # denormals in tiny activations slow CPU inference manyfold
+        return cls(load_frame_net(options.weights))
+
+    @torch.inference_mode()
+    def __call__(self, faces: list[Face]) -> list[FrameOutput]:
+        if not faces:
+            return []
+        image, blend, shape = face_tensors(faces)
+        out = self.net(image.contiguous(memory_format=torch.channels_last), blend, shape)
+        va, au = out["valence_arousal"].numpy(), out["au"].numpy()
+        embedding, emotion, shape = out["embedding"].numpy(), out["emotion"].numpy(), shape.numpy()
+        return [FrameOutput(embedding=embedding[i], shape=shape[i], valence=float(va[i, 0]),
+                            arousal=float(va[i, 1]), au=au[i], emotion=emotion[i]) for i in range(len(faces))]

@@ -1,0 +1,24 @@
+"""What the temporal models read from a per-frame output, and the output they give back.
+
+Each frame, every live track takes one causal step: a detected face with its per-frame reading,
+a track the tracker still holds but missed in this frame with an empty reading (present = 0), so
+the models carry their estimate through short detection gaps, as they were trained to.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..types import FrameOutput
+
+PREDICTION_DIM = 14  # valence, arousal, AU/5: the per-frame prediction the models read and give
+
+
+def temporal_input(out: FrameOutput | None, x_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x (x_dim,), y (14,)): x = [embedding, normalised landmarks, per-frame prediction, present],
+    y = the prediction; zeros (present = 0) for a frame in which the track was not detected."""
+    if out is None:
+        return torch.zeros(x_dim), torch.zeros(PREDICTION_DIM)
+    y = torch.from_numpy(np.concatenate([[out.valence, out.arousal], out.au / 5]).astype(np.float32))
+    x = torch.cat([torch.from_numpy(out.embedding), torch.from_numpy(out.shape), y, torch.ones(1)])
+    return x, y

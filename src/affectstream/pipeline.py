@@ -1,0 +1,306 @@
+"""AffectStream: source -> face stage -> per-frame model -> temporal model -> writers.
+
+Every setting comes from one `PipelineOptions`; the stages are found in the registry and used only
+through the interfaces of `stages.py`. Offline mode processes every frame; live mode keeps only
+the newest decoded frame so a slow step drops stale frames instead of falling behind the camera.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from . import registry
+from .decoder import Decoder
+from .errors import AffectStreamError, SourceError
+from .face import FaceTracker
+from .models.blendshape_au import BlendshapeAU
+from .options import NO_TEMPORAL, PipelineOptions
+from .sources import load_image, open_source
+from .stages import FaceStage, FrameModel, Source, TemporalModel, Writer
+from .types import AU_NAMES, EMOTION_NAMES, Affect, Face, Frame, FrameOutput, Summary
+from .writers.csv import csv_columns
+
+TEMPORAL_FIELDS = ("valence", "arousal", "au", "valence_std", "arousal_std", "au_std")
+
+
+def _au_dict(values) -> dict[str, float] | None:
+    return None if values is None else {name: float(v) for name, v in zip(AU_NAMES, values)}
+
+
+def to_affect(frame: Frame, face: Face | None, out: FrameOutput | None, latency_ms: float | None,
+              track_id: int | None = None) -> Affect:
+    """The public record for one face, for a frame without a face (`face` and `track_id` None),
+    or a held estimate for track `track_id` that the detector missed (`face` None)."""
+    if face is None and (track_id is None or out is None):
+        return Affect(frame=frame.index, timestamp=frame.timestamp, latency_ms=latency_ms)
+    out = out or FrameOutput()
+    emotion = None
+    if out.emotion is not None:
+        logits = np.asarray(out.emotion, np.float64)
+        p = np.exp(logits - logits.max())
+        emotion = {name: float(v) for name, v in zip(EMOTION_NAMES, p / p.sum())}
+    where = {} if face is None else {"box": face.box, "score": face.score, "pose": face.pose}
+    return Affect(
+        frame=frame.index, timestamp=frame.timestamp, track_id=face.track_id if face else track_id,
+        **where, valence=out.valence, arousal=out.arousal, valence_std=out.valence_std,
+        arousal_std=out.arousal_std, au=_au_dict(out.au), au_std=_au_dict(out.au_std),
+        emotion=emotion, latency_ms=latency_ms)
+
+
+class CallbackWriter:
+    """Calls `fn(affect)` for every row (the API's `on_result`)."""
+
+    def __init__(self, fn: Callable[[Affect], object]):
+        self.fn = fn
+
+    def write(self, rows: list[Affect]) -> None:
+        for row in rows:
+            self.fn(row)
+
+    def close(self, complete: bool = True) -> None:
+        return None
+
+
+def open_writer(format: str, path: str | Path, columns: tuple[str, ...],
+                options: PipelineOptions) -> Writer:
+    """The registered writer `format`, opened on `path`."""
+    writer = registry.get("writer", format).cls()
+    writer.open(path, columns, options)
+    return writer
+
+
+class AffectStream:
+    """The pipeline, built from `options` (default PipelineOptions()) with `settings` (its fields,
+    as keywords) on top: `AffectStream(mode="live", temporal="affwildnet")`.
+
+    The temporal models run causally in both modes, so a file replayed frame by frame as a live
+    stream gives the same numbers as offline; photos (stills) skip them.
+    """
+
+    def __init__(self, options: PipelineOptions | None = None, **settings):
+        options = options or PipelineOptions()
+        self.options = options.replace(**settings) if settings else options
+        o = self.options
+        self.frame_model: FrameModel = registry.get("frame", o.frame_model).cls.from_options(o)
+        self.temporal: TemporalModel | None = None
+        if o.temporal != NO_TEMPORAL:
+            self.temporal = registry.get("temporal", o.temporal).cls.from_options(o)
+        self.blendshape_au = BlendshapeAU() if o.au_source == "blendshapes" else None
+        # Built now so a missing model file fails here, not mid-run.
+        self.tracker: FaceStage = FaceTracker(o.landmarker, max_faces=o.max_faces, max_gap=o.max_gap)
+        self._still_tracker: FaceTracker | None = None
+        self._tracker_used = False
+        self._temporal_ids: set[int] = set()  # the tracks whose state the temporal model holds
+        self._judger = ThreadPoolExecutor(1, thread_name_prefix="affectstream-models")
+        self.summary: Summary | None = None
+
+    @property
+    def produces(self) -> tuple[str, ...]:
+        uncertain = self.temporal is not None and "uncertainty" in self.temporal.produces
+        return self.frame_model.produces + (("uncertainty",) if uncertain else ())
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The CSV header this pipeline writes."""
+        return csv_columns(self.produces)
+
+    def analyze(self, frame: Frame, still: bool = False) -> list[Affect]:
+        """All Affect rows for one frame: one per face, or one `success=0` row when there is none.
+
+        still: the frame is an unrelated photo (searched more thoroughly; ids start at 0 for each).
+        """
+        return self._judge(frame, *self._track(frame, still))
+
+    def _track(self, frame: Frame, still: bool) -> tuple[list[Face], set[int] | None]:
+        """(faces, ids of every track alive after this frame; None for a still)."""
+        if still:
+            if self._still_tracker is None:
+                self._still_tracker = FaceTracker(self.options.landmarker, mode="image",
+                                                  max_faces=self.options.max_faces)
+            self._still_tracker.tracks.reset()
+            return self._still_tracker.track(frame), None
+        faces = self.tracker.track(frame)
+        return faces, self.tracker.alive()
+
+    def _judge(self, frame: Frame, faces: list[Face], alive: set[int] | None = None
+               ) -> list[Affect]:
+        """Per-frame model (and AU source), then the temporal model, into Affect rows."""
+        outputs = self.frame_model(faces) if faces else []
+        held: list[tuple[int, FrameOutput]] = []
+        if self.temporal is not None and alive is not None:
+            held = self._temporal_step(frame, faces, outputs, alive)
+        if self.blendshape_au is not None:  # the transparent estimator, to compare with the model
+            for out, alternative in zip(outputs, self.blendshape_au(faces)):
+                out.au, out.au_std = alternative.au, None
+        latency = (time.perf_counter() - frame.captured_at) * 1000.0 if frame.captured_at else None
+        rows = [to_affect(frame, f, o, latency) for f, o in zip(faces, outputs)]
+        rows += [to_affect(frame, None, o, latency, track_id=t) for t, o in held]
+        return rows or [to_affect(frame, None, None, latency)]
+
+    def _temporal_step(self, frame: Frame, faces: list[Face], outputs: list[FrameOutput],
+                       alive: set[int]) -> list[tuple[int, FrameOutput]]:
+        """One causal step for every live track: refine the detected faces' outputs in place;
+        return held estimates for the tracks the detector missed in this frame."""
+        step = self.temporal.step
+        for face, out in zip(faces, outputs):
+            refined = step(face.track_id, frame.timestamp, out)
+            for name in TEMPORAL_FIELDS:
+                setattr(out, name, getattr(refined, name))
+        missed = sorted(alive - {f.track_id for f in faces})
+        held = [(track_id, step(track_id, frame.timestamp, None)) for track_id in missed]
+        for lost in self._temporal_ids - alive:
+            self.temporal.drop(lost)
+        self._temporal_ids = set(alive)
+        return held
+
+    def stream(self, source, *, fps: float | None = None) -> Iterator[Affect]:
+        """Affect rows in frame order; `self.summary` is updated as it goes.
+
+        A source that breaks part-way raises SourceError after the rows of every good frame.
+        """
+        for rows in self._frames(source, fps):
+            yield from rows
+
+    def _start(self, source, fps: float | None) -> Source:
+        """The source opened, a fresh Summary, and a new timeline for a new recording."""
+        src = open_source(source, fps=fps)
+        self.summary = Summary(source=src.name)
+        # MediaPipe's VIDEO mode, the track ids and the temporal state start over.
+        if self._tracker_used and not src.stills:
+            self.tracker.reset()
+            if self.temporal is not None:
+                self.temporal.reset()
+                self._temporal_ids.clear()
+        self._tracker_used |= not src.stills
+        return src
+
+    def _frames(self, source, fps: float | None) -> Iterator[list[Affect]]:
+        """The rows of each frame in turn, counted into `self.summary`."""
+        src = self._start(source, fps)
+        summary = self.summary
+        live = src.live if self.options.mode == "auto" else self.options.mode == "live"
+        decoder = Decoder(src, live)
+        start = time.perf_counter()
+        try:
+            for rows in self._judged(decoder, src.stills, live):
+                summary.record(rows, decoder.dropped, time.perf_counter() - start)
+                yield rows
+            if decoder.error is not None:
+                summary.complete = False
+                summary.stopped_at = summary.frames - 1 if summary.frames else None
+                if isinstance(decoder.error, AffectStreamError):
+                    raise decoder.error
+                raise AffectStreamError(f"{src.name}: reading stopped: {decoder.error}") \
+                    from decoder.error
+        finally:
+            decoder.stop()
+            src.close()
+            summary.seconds = time.perf_counter() - start
+
+    def _judged(self, frames: Decoder, stills: bool, live: bool) -> Iterator[list[Affect]]:
+        """Track each frame, then judge it. Offline, the models judge frame t on a worker thread
+        while the tracker reads frame t+1; live, each frame is finished before the next is taken,
+        for the lowest latency."""
+        pending = None
+        for frame in frames:
+            faces, alive = self._track(frame, stills)
+            if live:
+                yield self._judge(frame, faces, alive)
+                continue
+            job = self._judger.submit(self._judge, frame, faces, alive)
+            if pending is not None:
+                yield pending.result()
+            pending = job
+        if pending is not None:
+            yield pending.result()
+
+    def run(self, source, *, outputs: Sequence[tuple[str, str | Path]] = (),
+            csv: str | Path | None = None, jsonl: str | Path | None = None,
+            on_result: Callable[[Affect], object] | None = None, fps: float | None = None,
+            progress: Callable[[Summary], object] | None = None) -> Summary:
+        """Stream `source` into writers and return the Summary.
+
+        outputs: (format, path) pairs of registered writers; csv=/jsonl= name the two built-in
+        ones. A damaged source raises SourceError (with `.summary` attached) after every good row
+        is written; Ctrl-C leaves the CSV as `OUT.partial`.
+        """
+        requested = [("csv", csv), ("jsonl", jsonl), *outputs]
+        writers = self._open_writers([(f, p) for f, p in requested if p is not None])
+        if on_result is not None:
+            writers.append(CallbackWriter(on_result))
+        complete = False
+        try:
+            for rows in self._frames(source, fps):
+                for writer in writers:
+                    writer.write(rows)
+                if progress is not None:
+                    progress(self.summary)
+            complete = True
+        except SourceError as e:
+            complete = True  # the rows before the damage are final; the error says where it stopped
+            e.summary = self.summary
+            raise
+        finally:
+            files = [w.close(complete=complete) for w in writers]
+            files = [f for f in files if f is not None]
+            if self.summary is not None and files:
+                self.summary.output = str(files[0])
+        return self.summary
+
+    def _open_writers(self, requested: list[tuple[str, str | Path]]) -> list:
+        writers = []
+        try:
+            for format, path in requested:
+                writers.append(open_writer(format, path, self.columns, self.options))
+        except AffectStreamError:
+            for w in writers:
+                w.close(complete=False)
+            raise
+        return writers
+
+    def close(self) -> None:
+        self._judger.shutdown(wait=True)
+        self.tracker.close()
+        if self._still_tracker is not None:
+            self._still_tracker.close()
+
+    def __enter__(self) -> AffectStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def stream(source, options: PipelineOptions | None = None, **settings) -> Iterator[Affect]:
+    """Affect rows for every face in every frame of `source`, in frame order."""
+    with AffectStream(options, **settings) as pipeline:
+        yield from pipeline.stream(source)
+
+
+def process(source, csv: str | Path | None = None, *, jsonl: str | Path | None = None,
+            options: PipelineOptions | None = None, **settings) -> Summary:
+    """Run `source` to a CSV (and/or JSONL) file and return the Summary."""
+    with AffectStream(options, **settings) as pipeline:
+        return pipeline.run(source, csv=csv, jsonl=jsonl)
+
+
+_still_pipelines: dict[PipelineOptions, AffectStream] = {}
+_still_lock = threading.Lock()
+
+
+def analyze_image(image, *, max_faces: int = 4, au_source: str = "model") -> list[Affect]:
+    """Affect for each face in one still (an RGB array or a path; per-frame model only, as a
+    photo has no past); an empty list when there is none."""
+    rgb = load_image(image)
+    options = PipelineOptions(mode="offline", max_faces=max_faces, au_source=au_source,
+                              temporal=NO_TEMPORAL)
+    with _still_lock:
+        if options not in _still_pipelines:
+            _still_pipelines[options] = AffectStream(options)
+        rows = _still_pipelines[options].analyze(Frame(0, 0.0, rgb, time.perf_counter()), still=True)
+    return [r for r in rows if r.success]

@@ -1,0 +1,1 @@
+"""Training and evaluating the per-frame model: data -> training -> evaluation."""

@@ -1,0 +1,1 @@
+"""Training and evaluating the temporal models: labels and data -> training -> evaluation -> commands."""

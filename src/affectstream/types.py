@@ -1,0 +1,147 @@
+"""The shared vocabulary: plain dataclasses that cross module boundaries."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# The 12 DISFA action units, in the order every array and CSV uses.
+AU_NAMES: tuple[str, ...] = (
+    "AU01", "AU02", "AU04", "AU05", "AU06", "AU09",
+    "AU12", "AU15", "AU17", "AU20", "AU25", "AU26",
+)
+# The 8 FER+ emotion categories.
+EMOTION_NAMES: tuple[str, ...] = (
+    "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",
+)
+
+
+@dataclass
+class Frame:
+    """One decoded video frame.
+
+    index: 0-based position in the source; timestamp: seconds from the stream's start, from pts;
+    image: (H, W, 3) uint8 RGB; captured_at: `time.perf_counter()` when the frame left the decoder.
+    """
+
+    index: int
+    timestamp: float
+    image: np.ndarray
+    captured_at: float = 0.0
+
+
+@dataclass
+class Face:
+    """One tracked face in one frame.
+
+    box: (x, y, w, h) pixels; score: detector confidence 0–1 (None when the detector missed a face
+    the landmarker still tracks); landmarks: (478, 3) float32 pixels (z on the x scale);
+    blendshapes: (52,) float32 0–1 in MediaPipe's order; pose: (pitch, yaw, roll) degrees;
+    crop: (S, S, 3) uint8 RGB face aligned to a fixed template.
+    """
+
+    track_id: int
+    box: tuple[float, float, float, float]
+    score: float | None
+    landmarks: np.ndarray
+    blendshapes: np.ndarray
+    pose: tuple[float, float, float]
+    crop: np.ndarray
+
+
+@dataclass
+class FrameOutput:
+    """What a per-frame model says about one face.
+
+    embedding: (D,) float32 or None; shape: (234,) float32 normalised landmarks the model read;
+    valence/arousal: −1…1 or None; au: (12,) float32 0–5 in AU_NAMES order or None; emotion: (8,)
+    logits in EMOTION_NAMES order or None; *_std: standard deviations, from a model that gives them.
+    """
+
+    embedding: np.ndarray | None = None
+    shape: np.ndarray | None = None
+    valence: float | None = None
+    arousal: float | None = None
+    au: np.ndarray | None = None
+    emotion: np.ndarray | None = None
+    valence_std: float | None = None
+    arousal_std: float | None = None
+    au_std: np.ndarray | None = None
+
+
+@dataclass
+class Affect:
+    """The public result: one face in one frame, or one row with track_id None for a frame with no face.
+
+    box: (x, y, w, h) pixels; pose: (pitch, yaw, roll) degrees; au: {"AU01": 0–5, …};
+    emotion: {"happiness": probability, …}; *_std: the temporal model's standard deviations;
+    latency_ms: capture to result. A stage that did not produce a value leaves its field None.
+    A row with a track_id but no box is a held estimate: the temporal model's reading of a tracked
+    face the detector missed in this frame (success is False; no box, pose or emotion).
+    """
+
+    frame: int
+    timestamp: float
+    track_id: int | None = None
+    box: tuple[float, float, float, float] | None = None
+    score: float | None = None
+    pose: tuple[float, float, float] | None = None
+    valence: float | None = None
+    arousal: float | None = None
+    valence_std: float | None = None
+    arousal_std: float | None = None
+    au: dict[str, float] | None = None
+    au_std: dict[str, float] | None = None
+    emotion: dict[str, float] | None = None
+    latency_ms: float | None = None
+
+    @property
+    def success(self) -> bool:
+        """True when a face was detected in this frame (OpenFace's `success`)."""
+        return self.track_id is not None and self.box is not None
+
+
+@dataclass
+class Summary:
+    """What one run over a source did; `stopped_at` is set when the source ended early on an error."""
+
+    source: str
+    frames: int = 0
+    faces: int = 0
+    frames_with_face: int = 0
+    seconds: float = 0.0
+    output: str | None = None
+    complete: bool = True
+    stopped_at: int | None = None
+    dropped: int = 0
+    ids: set[int] = field(default_factory=set)
+
+    def record(self, rows: list[Affect], dropped: int, seconds: float) -> None:
+        """Count one finished frame's rows."""
+        self.frames += 1
+        self.dropped, self.seconds = dropped, seconds
+        detected = [r for r in rows if r.success]
+        if detected:
+            self.frames_with_face += 1
+            self.faces += len(detected)
+            self.ids.update(r.track_id for r in detected)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def __str__(self) -> str:
+        text = (f"{self.source}: {self.frames} frames, {self.frames_with_face} with a face, "
+                f"{len(self.ids)} track(s), {self.fps:.1f} fps")
+        if self.dropped:
+            text += f", {self.dropped} stale frames dropped"
+        if self.output:
+            text += f" -> {self.output}"
+        if not self.complete:
+            text += f"; INCOMPLETE: stopped after frame {self.stopped_at}"
+        return text
+
+
+def main_track(rows: list[Affect]) -> int | None:
+    """The main face of a run: the first track seen (the lowest id among detected rows)."""
+    return min((r.track_id for r in rows if r.success), default=None)

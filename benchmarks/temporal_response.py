@@ -17,7 +17,8 @@ import os
 import sys
 from pathlib import Path
 
-from affectstream.train.response import FPS, response, steadiness, step_frames, step_stills
+from affectstream.train.temporal.data import SEQUENCE_FPS as FPS
+from affectstream.train.temporal.response import response, steadiness, step_frames, step_stills
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AFFECTSTREAM_SHARED", ROOT.parent / "shared"))

@@ -84,11 +84,11 @@ def model_ms(path: Path) -> float:
     """Per-face time of the per-frame model (inputs and forward pass) on one thread, median of 200."""
     import torch
 
-    from affectstream.models.registry import load_frame_model
+    from affectstream.models.frame import FusionModel, load_frame_net
 
     with af.AffectStream() as pipeline:
         faces = next(f for frame in af.open_source(path) if (f := pipeline.tracker.track(frame)))
-    model, threads = load_frame_model(), torch.get_num_threads()
+    model, threads = FusionModel(load_frame_net()), torch.get_num_threads()
     torch.set_num_threads(1)
     times = []
     for _ in range(220):

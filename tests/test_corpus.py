@@ -8,8 +8,13 @@ import numpy as np
 import torch
 from test_temporal_training import tiny_sequences
 
-from affectstream.train.corpus import find_media, labelled_units
-from affectstream.train.temporal import predict_sequences, sequence_figures, train_affective_process, train_affwildnet
+from affectstream.train.temporal.corpus import find_media, labelled_units
+from affectstream.train.temporal.evaluation import sequence_figures
+from affectstream.train.temporal.training import (
+    predict_sequences,
+    train_affective_process,
+    train_affwildnet,
+)
 from affectstream.types import AU_NAMES
 
 

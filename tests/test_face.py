@@ -4,15 +4,8 @@ import numpy as np
 import pytest
 
 from affectstream import Frame
-from affectstream.face import (
-    CROP_TEMPLATE,
-    FaceTracker,
-    TrackAssigner,
-    box_iou,
-    consensus,
-    euler_from_matrix,
-    similarity_transform,
-)
+from affectstream.face import FaceTracker, TrackAssigner, consensus
+from affectstream.geometry import CROP_TEMPLATE, box_iou, euler_from_matrix, similarity_transform
 from affectstream.sources import read_image
 
 
@@ -73,7 +66,7 @@ def test_face_fields(media):
     assert 0 <= x < x + w <= image.shape[1] and 0 <= y < y + h <= image.shape[0]
     assert all(abs(a) < 30 for a in face.pose)  # a frontal portrait
     # The aligned crop puts the eye centres where the template says.
-    from affectstream.face import LEFT_EYE, RIGHT_EYE
+    from affectstream.geometry import LEFT_EYE, RIGHT_EYE
     eyes = np.stack([face.landmarks[list(RIGHT_EYE), :2].mean(0), face.landmarks[list(LEFT_EYE), :2].mean(0)])
     matrix = similarity_transform(np.vstack([eyes, face.landmarks[[61, 291], :2]]), CROP_TEMPLATE * 96)
     mapped = np.c_[eyes, np.ones(2)] @ matrix.T

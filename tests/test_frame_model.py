@@ -5,8 +5,9 @@ import torch
 from affectstream import AffectStreamError
 from affectstream.face import BLENDSHAPE_NAMES
 from affectstream.models.frame import GEOMETRY_DIM, FrameNet
-from affectstream.models.registry import load_frame_model, load_frame_net, save_net
-from affectstream.train.frame import BLEND_MIRROR, Tensors, augment, shape_mirror
+from affectstream.models.frame import load_frame_net
+from affectstream.models.weights import save_net
+from affectstream.train.frame.training import BLEND_MIRROR, Tensors, augment, shape_mirror
 
 
 def inputs(n=4, seed=0):
@@ -41,7 +42,7 @@ def test_weights_round_trip(tmp_path):
     with pytest.raises(AffectStreamError, match="unreadable"):
         load_frame_net(tmp_path / "junk.safetensors")
     with pytest.raises(AffectStreamError, match="no such weights"):
-        load_frame_model(tmp_path / "missing.safetensors")
+        load_frame_net(tmp_path / "missing.safetensors")
 
 
 def test_flip_swaps_left_and_right():

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import affectstream as af
-from affectstream.sinks import AU_COLUMNS, BASE_COLUMNS, EMOTION_COLUMNS, STD_COLUMNS, VA_COLUMNS
+from affectstream.writers.csv import AU_COLUMNS, BASE_COLUMNS, EMOTION_COLUMNS, STD_COLUMNS, VA_COLUMNS
 from affectstream.sources import read_image
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from affectstream import AffectStreamError
-from affectstream.train.sequences import read_affwild2_va, read_bp4d, read_disfa
+from affectstream.train.temporal.labels import read_affwild2_va, read_bp4d, read_disfa
 from affectstream.types import AU_NAMES
 
 

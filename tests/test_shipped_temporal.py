@@ -3,7 +3,8 @@ and still quick to follow a change of expression (behaviour, not wall-clock time
 import numpy as np
 import pytest
 
-from affectstream.train.response import FPS, response, steadiness, step_frames, step_stills
+from affectstream.train.temporal.data import SEQUENCE_FPS as FPS
+from affectstream.train.temporal.response import response, steadiness, step_frames, step_stills
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from affectstream.models.frame import GEOMETRY_DIM, FrameNet
-from affectstream.train.temporal_data import degrade, featurize, segments, smooth_walk, still_clips
+from affectstream.train.temporal.data import degrade, featurize, segments, smooth_walk, still_clips
 
 
 def test_trajectories_and_segments():

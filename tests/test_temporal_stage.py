@@ -6,7 +6,7 @@ import torch
 import affectstream as af
 from affectstream.models.affective_process import AffectiveProcess
 from affectstream.models.affwildnet import AffWildNet
-from affectstream.models.registry import save_net
+from affectstream.models.weights import save_net
 from affectstream.sources import read_image
 
 X_DIM = 256 + 234 + 14 + 1  # embedding, landmarks, per-frame prediction, present
@@ -16,7 +16,7 @@ X_DIM = 256 + 234 + 14 + 1  # embedding, landmarks, per-frame prediction, presen
 def temporal_weights(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("temporal")
-    ap = AffectiveProcess(X_DIM, 14, residual=True, weighted=True)
+    ap = AffectiveProcess(X_DIM, 14)
     return {"ap": save_net(ap, folder / "ap.safetensors", seconds=1.0),
             "affwildnet": save_net(AffWildNet(X_DIM), folder / "gru.safetensors")}
 

@@ -1,15 +1,15 @@
 import numpy as np
 import torch
 
-from affectstream.train.temporal import (
+from affectstream.train.temporal.evaluation import sequence_figures
+from affectstream.train.temporal.training import (
     inputs,
     predict_sequences,
-    sequence_figures,
     targets,
     train_affective_process,
     train_affwildnet,
 )
-from affectstream.train.temporal_data import Sequences
+from affectstream.train.temporal.data import Sequences
 
 
 def tiny_sequences(count=8, steps=40, seed=0):

@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 import affectstream as af
-from affectstream.models.registry import load_frame_net
+from affectstream.models.frame import load_frame_net
 
 
 def test_train_frame_on_500_images_gives_a_loadable_model(shared, model, tmp_path):

@@ -74,8 +74,7 @@ def train_affwildnet(train: Sequences, epochs: int = 20, batch_size: int = 32, l
 
 
 def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int = 32, lr: float = 1e-3,
-                            seed: int = 0, widths: tuple[int, int] = (4, 30), residual: bool = True,
-                            weighted: bool = True, width: int = 15, calibration: float = 0.1,
+                            seed: int = 0, widths: tuple[int, int] = (4, 30), width: int = 15, calibration: float = 0.1,
                             smoothness: float = 12.0, log=print) -> AffectiveProcess:
     """Windowed ELBO: every frame is a target whose context is a random subset (50–100 % kept) of the
     frames with a face among the last `width` frames (width drawn per batch from `widths`), their y
@@ -92,7 +91,7 @@ def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int 
     observed = ~torch.isnan(y)  # corpora leave frames and AUs unlabelled; the likelihood skips them
     y = torch.where(observed, y, train.frame_prediction)
     observed = None if observed.all() else observed
-    model = AffectiveProcess(x.shape[-1], y.shape[-1], residual=residual, weighted=weighted)
+    model = AffectiveProcess(x.shape[-1], y.shape[-1])
 
     def step(index, generator):
         window = int(torch.randint(widths[0], widths[1] + 1, (1,), generator=generator))

@@ -17,12 +17,13 @@ import os
 import sys
 from pathlib import Path
 
+from affectstream import registry
+from affectstream.options import NO_TEMPORAL
 from affectstream.train.temporal.data import SEQUENCE_FPS as FPS
 from affectstream.train.temporal.response import response, steadiness, step_frames, step_stills
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AFFECTSTREAM_SHARED", ROOT.parent / "shared"))
-MODELS = ("none", "affwildnet", "ap")
 
 
 def main(argv=None) -> int:
@@ -34,7 +35,7 @@ def main(argv=None) -> int:
         return 1
     print(f"steadiness on {args.video.name}: mean |Δ| between consecutive frames of the main face")
     base = None
-    for temporal in MODELS:
+    for temporal in (NO_TEMPORAL, *registry.names("temporal")):
         dv, da, n = steadiness(args.video, temporal)
         base = base or (dv, da)
         print(f"  {temporal:10s} valence {dv:.4f} ({dv / base[0]:.2f}× per-frame)  "
@@ -43,7 +44,7 @@ def main(argv=None) -> int:
     frames = step_frames(*step_stills(SHARED / "data" / "ferplus"))
     print(f"step response, live: neutral → smiling FER+ still at frame {cut} of {len(frames)} ({FPS} fps); "
           "frames after the cut to 90 % of the change")
-    for temporal in MODELS:
+    for temporal in (NO_TEMPORAL, *registry.names("temporal")):
         r = response(frames, temporal, cut)
         cells = "  ".join(f"{k} {r[k][0]:+.3f} → {r[k][1]:+.3f} in {r[k][2]} frames" for k in ("valence", "arousal"))
         print(f"  {temporal:10s} {cells}  [{r['detected']}/{len(frames)} frames with a face, {r['tracks']} track(s)]")

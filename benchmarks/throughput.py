@@ -25,6 +25,7 @@ from mediapipe.tasks.python import BaseOptions, vision
 import affectstream as af
 from affectstream.assets import resolve
 from affectstream.logs import quiet_native_logs
+from affectstream.options import add_arguments, from_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AFFECTSTREAM_SHARED", ROOT.parent / "shared"))
@@ -65,9 +66,9 @@ def floor_fps(path: Path, max_faces: int) -> float:
     return n / seconds
 
 
-def pipeline_run(path: Path, max_faces: int, temporal: str, **open_args) -> tuple[float, np.ndarray, np.ndarray, int]:
+def pipeline_run(path: Path, options: af.PipelineOptions, **open_args) -> tuple[float, np.ndarray, np.ndarray, int]:
     """(fps, per-frame processing ms, capture-to-result ms, dropped) for one pass."""
-    with af.AffectStream(max_faces=max_faces, temporal=temporal) as pipeline:
+    with af.AffectStream(options) as pipeline:
         busy, latency, last_frame = [], [], -1
         start = tick = time.perf_counter()
         for affect in pipeline.stream(af.open_source(path, **open_args)):
@@ -121,13 +122,13 @@ def concatenated(path: Path, repeats: int, folder: Path) -> Path:
     return out_path
 
 
-def memory_growth(path: Path, repeats: int, max_faces: int, temporal: str) -> tuple[float, float, int]:
+def memory_growth(path: Path, repeats: int, options: af.PipelineOptions) -> tuple[float, float, int]:
     """(RSS after the first pass, RSS at the end, frames) over the clip concatenated `repeats` times."""
     frames_per_pass = sum(1 for _ in af.open_source(path))
     with tempfile.TemporaryDirectory() as tmp:
         long_clip = concatenated(path, repeats, Path(tmp))
         after_first = None
-        with af.AffectStream(max_faces=max_faces, temporal=temporal) as pipeline:
+        with af.AffectStream(options) as pipeline:
             for affect in pipeline.stream(long_clip):
                 if affect.frame == frames_per_pass and after_first is None:
                     after_first = rss_mb()
@@ -138,31 +139,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("video", nargs="?", default=SHARED / "media/video/WolfgangLanger_Pexels.mp4", type=Path)
     parser.add_argument("--repeats", type=int, default=20, help="concatenations for the memory test (0: skip)")
-    parser.add_argument("--max-faces", type=int, default=4)
-    parser.add_argument("--temporal", choices=af.TEMPORAL_MODELS, default="ap",
-                        help="temporal model in the pipeline (default ap, as in the pipeline)")
+    add_arguments(parser)  # every pipeline setting, with the pipeline's defaults
     args = parser.parse_args()
+    options = from_arguments(args)
     if not args.video.exists():
         print(f"no such video: {args.video}", file=sys.stderr)
         return 1
-    print(f"video: {args.video}  temporal: {args.temporal}  cores: {os.cpu_count()}  "
-          f"python {sys.version.split()[0]}")
-    af.process(args.video, temporal=args.temporal)  # warm-up: imports, model load, page cache
+    print(f"video: {args.video}  cores: {os.cpu_count()}  python {sys.version.split()[0]}")
+    print(f"options: {options.to_json()}")
+    af.process(args.video, options=options)  # warm-up: imports, model load, page cache
 
     decode = decode_fps(args.video)
-    floor = floor_fps(args.video, args.max_faces)
-    fps, busy, latency, _ = pipeline_run(args.video, args.max_faces, args.temporal)
+    floor = floor_fps(args.video, options.max_faces)
+    fps, busy, latency, _ = pipeline_run(args.video, options)
     print(f"decode only                  {decode:8.1f} fps")
     print(f"floor: decode + landmarks    {floor:8.1f} fps")
     print(f"full pipeline (offline)      {fps:8.1f} fps   ratio to floor {fps / floor:.2f}")
     print(f"per-frame processing         p50 {np.percentile(busy, 50):6.1f} ms   p95 {np.percentile(busy, 95):6.1f} ms")
-    _, _, live_latency, dropped = pipeline_run(args.video, args.max_faces, args.temporal, realtime=True)
+    _, _, live_latency, dropped = pipeline_run(args.video, options, realtime=True)
     print(f"live, file at its own rate   capture->result p50 {np.percentile(live_latency, 50):6.1f} ms   "
           f"p95 {np.percentile(live_latency, 95):6.1f} ms   dropped {dropped}")
     print(f"per-frame model, one face    {model_ms(args.video):6.2f} ms on one thread")
     print(f"peak RSS                     {peak_rss_mb():8.1f} MB")
     if args.repeats:
-        first, end, frames = memory_growth(args.video, args.repeats, args.max_faces, args.temporal)
+        first, end, frames = memory_growth(args.video, args.repeats, options)
         print(f"memory over {args.repeats}x clip ({frames} frames): RSS after first pass {first:.1f} MB, "
               f"at end {end:.1f} MB, growth {end - first:+.1f} MB")
     return 0

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from affectstream import AffectStreamError
-from affectstream.train.frame.data import emotion_prototypes, ferplus_distribution, read_affectnet, read_faces, read_table
+from affectstream.train.frame.data import (
+    emotion_prototypes,
+    ferplus_distribution,
+    read_affectnet,
+    read_faces,
+    read_table,
+)
 
 
 def write_png(path, value=128):

@@ -4,8 +4,7 @@ import torch
 
 from affectstream import AffectStreamError
 from affectstream.face import BLENDSHAPE_NAMES
-from affectstream.models.frame import GEOMETRY_DIM, FrameNet
-from affectstream.models.frame import load_frame_net
+from affectstream.models.frame import GEOMETRY_DIM, FrameNet, load_frame_net
 from affectstream.models.weights import save_net
 from affectstream.train.frame.training import BLEND_MIRROR, Tensors, augment, shape_mirror
 

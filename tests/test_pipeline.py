@@ -6,8 +6,14 @@ import pandas as pd
 import pytest
 
 import affectstream as af
-from affectstream.writers.csv import AU_COLUMNS, BASE_COLUMNS, EMOTION_COLUMNS, STD_COLUMNS, VA_COLUMNS
 from affectstream.sources import read_image
+from affectstream.writers.csv import (
+    AU_COLUMNS,
+    BASE_COLUMNS,
+    EMOTION_COLUMNS,
+    STD_COLUMNS,
+    VA_COLUMNS,
+)
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import torch
 import affectstream as af
 from affectstream.models.affective_process import AffectiveProcess
 from affectstream.models.weights import load_net
-from affectstream.train.temporal.evaluation import hold_last
 from affectstream.train.temporal.data import Sequences
+from affectstream.train.temporal.evaluation import hold_last
 
 # Five real faces with valence/arousal of our own: the CSV format a user trains on.
 LABELS = [("0-f15-hao-ph.jpg", 0.8, 0.5), ("0-f1-su-ph.jpg", 0.3, 0.8), ("15-f13-anc-ph.jpg", -0.6, 0.7),

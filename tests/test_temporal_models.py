@@ -1,6 +1,5 @@
-import torch
-
 import numpy as np
+import torch
 
 from affectstream.models.affective_process import AffectiveProcess, ContextWindow, window_mean
 from affectstream.models.affwildnet import AffWildNet, AffWildNetStage

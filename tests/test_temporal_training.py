@@ -1,6 +1,7 @@
 import numpy as np
 import torch
 
+from affectstream.train.temporal.data import Sequences
 from affectstream.train.temporal.evaluation import sequence_figures
 from affectstream.train.temporal.training import (
     inputs,
@@ -9,7 +10,6 @@ from affectstream.train.temporal.training import (
     train_affective_process,
     train_affwildnet,
 )
-from affectstream.train.temporal.data import Sequences
 
 
 def tiny_sequences(count=8, steps=40, seed=0):

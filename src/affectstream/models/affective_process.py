@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-
 import torch
 from torch import nn
 from torch.distributions import Normal, kl_divergence

@@ -19,7 +19,6 @@ from .data import Clip, face_stretches, stretch_crops, tracked_video
 from .labels import CORPORA, read_affwild2_va, read_bp4d, read_disfa
 
 
-
 def labelled_units(kind: str, labels: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{unit name: (valence/arousal (T, 2), AUs (T, 12))}, NaN where not labelled."""
     labels = Path(labels)

@@ -15,7 +15,6 @@ from ..frame.data import read_faces
 from .data import SEQUENCE_FPS
 
 
-
 def steadiness(video, temporal: str) -> tuple[float, float, int]:
     """(mean |Δvalence|, mean |Δarousal|, pairs) over consecutive detected frames of the first track."""
     with AffectStream(mode="offline", temporal=temporal, max_faces=1) as pipeline:

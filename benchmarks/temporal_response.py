@@ -27,8 +27,10 @@ SHARED = Path(os.environ.get("AFFECTSTREAM_SHARED", ROOT.parent / "shared"))
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--video", type=Path, default=SHARED / "media" / "video" / "WolfgangLanger_Pexels.mp4")
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--video", type=Path,
+                   default=SHARED / "media" / "video" / "WolfgangLanger_Pexels.mp4")
     args = p.parse_args(argv)
     if not args.video.is_file():
         print(f"no video at {args.video}; set AFFECTSTREAM_SHARED or pass --video", file=sys.stderr)
@@ -42,12 +44,14 @@ def main(argv=None) -> int:
               f"arousal {da:.4f} ({da / base[1]:.2f}× per-frame)  [{n} pairs]")
     cut = 2 * FPS
     frames = step_frames(*step_stills(SHARED / "data" / "ferplus"))
-    print(f"step response, live: neutral → smiling FER+ still at frame {cut} of {len(frames)} ({FPS} fps); "
-          "frames after the cut to 90 % of the change")
+    print(f"step response, live: neutral → smiling FER+ still at frame {cut} of {len(frames)} "
+          f"({FPS} fps); frames after the cut to 90 % of the change")
     for temporal in (NO_TEMPORAL, *registry.names("temporal")):
         r = response(frames, temporal, cut)
-        cells = "  ".join(f"{k} {r[k][0]:+.3f} → {r[k][1]:+.3f} in {r[k][2]} frames" for k in ("valence", "arousal"))
-        print(f"  {temporal:10s} {cells}  [{r['detected']}/{len(frames)} frames with a face, {r['tracks']} track(s)]")
+        cells = "  ".join(f"{k} {r[k][0]:+.3f} → {r[k][1]:+.3f} in {r[k][2]} frames"
+                          for k in ("valence", "arousal"))
+        print(f"  {temporal:10s} {cells}  [{r['detected']}/{len(frames)} frames with a face, "
+              f"{r['tracks']} track(s)]")
     return 0
 
 

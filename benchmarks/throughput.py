@@ -1,11 +1,13 @@
-"""Throughput, latency and memory of the pipeline against its floor (decode + landmarks), in one run.
+"""Throughput, latency and memory of the pipeline against its floor (decode + landmarks), \
+in one run.
 
     python benchmarks/throughput.py [VIDEO] [--repeats 20]
 
 Prints decode-only fps, the floor (PyAV decode + MediaPipe Face Landmarker alone, one thread), the
 full offline pipeline's fps and its ratio to the floor, per-frame processing time and live-mode
 capture-to-result latency percentiles (the file played at its own frame rate, like a camera), the
-per-frame model's time per face on one thread, peak RSS, and RSS growth over the clip concatenated `--repeats` times.
+per-frame model's time per face on one thread, peak RSS, and RSS growth over the clip concatenated
+`--repeats` times.
 """
 from __future__ import annotations
 
@@ -48,7 +50,8 @@ def decode_fps(path: Path) -> float:
 
 
 def floor_fps(path: Path, max_faces: int) -> float:
-    """Decode + MediaPipe landmarks and blendshapes, serially: what any MediaPipe-based tool pays."""
+    """Decode + MediaPipe landmarks and blendshapes, serially: what any MediaPipe-based tool pays.
+    """
     options = vision.FaceLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(resolve("face_landmarker"))),
         running_mode=vision.RunningMode.VIDEO, num_faces=max_faces, output_face_blendshapes=True,
@@ -66,7 +69,8 @@ def floor_fps(path: Path, max_faces: int) -> float:
     return n / seconds
 
 
-def pipeline_run(path: Path, options: af.PipelineOptions, **open_args) -> tuple[float, np.ndarray, np.ndarray, int]:
+def pipeline_run(path: Path, options: af.PipelineOptions,
+                 **open_args) -> tuple[float, np.ndarray, np.ndarray, int]:
     """(fps, per-frame processing ms, capture-to-result ms, dropped) for one pass."""
     with af.AffectStream(options) as pipeline:
         busy, latency, last_frame = [], [], -1
@@ -78,11 +82,13 @@ def pipeline_run(path: Path, options: af.PipelineOptions, **open_args) -> tuple[
                 tick, last_frame = now, affect.frame
                 latency.append(affect.latency_ms)
         seconds = time.perf_counter() - start
-        return pipeline.summary.frames / seconds, np.array(busy), np.array(latency), pipeline.summary.dropped
+        return (pipeline.summary.frames / seconds, np.array(busy), np.array(latency),
+                pipeline.summary.dropped)
 
 
 def model_ms(path: Path) -> float:
-    """Per-face time of the per-frame model (inputs and forward pass) on one thread, median of 200."""
+    """Per-face time of the per-frame model (inputs and forward pass) on one thread, median of 200.
+    """
     import torch
 
     from affectstream.models.frame import FusionModel, load_frame_net
@@ -122,8 +128,10 @@ def concatenated(path: Path, repeats: int, folder: Path) -> Path:
     return out_path
 
 
-def memory_growth(path: Path, repeats: int, options: af.PipelineOptions) -> tuple[float, float, int]:
-    """(RSS after the first pass, RSS at the end, frames) over the clip concatenated `repeats` times."""
+def memory_growth(path: Path, repeats: int,
+                  options: af.PipelineOptions) -> tuple[float, float, int]:
+    """(RSS after the first pass, RSS at the end, frames) over the clip concatenated `repeats`
+    times."""
     frames_per_pass = sum(1 for _ in af.open_source(path))
     with tempfile.TemporaryDirectory() as tmp:
         long_clip = concatenated(path, repeats, Path(tmp))
@@ -137,8 +145,10 @@ def memory_growth(path: Path, repeats: int, options: af.PipelineOptions) -> tupl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("video", nargs="?", default=SHARED / "media/video/WolfgangLanger_Pexels.mp4", type=Path)
-    parser.add_argument("--repeats", type=int, default=20, help="concatenations for the memory test (0: skip)")
+    parser.add_argument("video", nargs="?",
+                        default=SHARED / "media/video/WolfgangLanger_Pexels.mp4", type=Path)
+    parser.add_argument("--repeats", type=int, default=20,
+                        help="concatenations for the memory test (0: skip)")
     add_arguments(parser)  # every pipeline setting, with the pipeline's defaults
     args = parser.parse_args()
     options = from_arguments(args)
@@ -155,15 +165,18 @@ def main() -> int:
     print(f"decode only                  {decode:8.1f} fps")
     print(f"floor: decode + landmarks    {floor:8.1f} fps")
     print(f"full pipeline (offline)      {fps:8.1f} fps   ratio to floor {fps / floor:.2f}")
-    print(f"per-frame processing         p50 {np.percentile(busy, 50):6.1f} ms   p95 {np.percentile(busy, 95):6.1f} ms")
+    print(f"per-frame processing         p50 {np.percentile(busy, 50):6.1f} ms   "
+          f"p95 {np.percentile(busy, 95):6.1f} ms")
     _, _, live_latency, dropped = pipeline_run(args.video, options, realtime=True)
-    print(f"live, file at its own rate   capture->result p50 {np.percentile(live_latency, 50):6.1f} ms   "
+    print(f"live, file at its own rate   capture->result "
+          f"p50 {np.percentile(live_latency, 50):6.1f} ms   "
           f"p95 {np.percentile(live_latency, 95):6.1f} ms   dropped {dropped}")
     print(f"per-frame model, one face    {model_ms(args.video):6.2f} ms on one thread")
     print(f"peak RSS                     {peak_rss_mb():8.1f} MB")
     if args.repeats:
         first, end, frames = memory_growth(args.video, args.repeats, options)
-        print(f"memory over {args.repeats}x clip ({frames} frames): RSS after first pass {first:.1f} MB, "
+        print(f"memory over {args.repeats}x clip ({frames} frames): "
+              f"RSS after first pass {first:.1f} MB, "
               f"at end {end:.1f} MB, growth {end - first:+.1f} MB")
     return 0
 

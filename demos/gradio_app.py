@@ -11,6 +11,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--max-minutes", type=float, default=10.0, help="longest video the video tab accepts")
+    parser.add_argument("--max-minutes", type=float, default=10.0,
+                        help="longest video the video tab accepts")
     args = parser.parse_args()
     main(args.host, args.port, args.max_minutes)

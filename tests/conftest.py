@@ -1,4 +1,5 @@
-"""Shared fixtures: the `../shared` folder (skipped with a reason when absent) and an isolated cache."""
+"""Shared fixtures: the `../shared` folder (skipped with a reason when absent) and an isolated
+cache."""
 from __future__ import annotations
 
 import os
@@ -20,7 +21,8 @@ if MODEL.exists():
 
 def _need(path: Path) -> Path:
     if not path.exists():
-        pytest.skip(f"{path} not found: these tests need the project's shared/ folder (set AFFECTSTREAM_SHARED)")
+        pytest.skip(f"{path} not found: these tests need the project's shared/ folder "
+                    "(set AFFECTSTREAM_SHARED)")
     return path
 
 

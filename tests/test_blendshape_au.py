@@ -22,7 +22,8 @@ def blendshapes(**scores) -> np.ndarray:
 
 def test_left_and_right_are_averaged_and_scaled_to_0_5():
     au = dict(zip(AU_NAMES, au_from_blendshapes(
-        blendshapes(mouthSmileLeft=0.8, mouthSmileRight=0.6, browInnerUp=0.5, jawOpen=0.3), closed_mouth_landmarks())))
+        blendshapes(mouthSmileLeft=0.8, mouthSmileRight=0.6, browInnerUp=0.5, jawOpen=0.3),
+        closed_mouth_landmarks())))
     assert au["AU12"] == pytest.approx(3.5)
     assert au["AU01"] == pytest.approx(2.5)
     assert au["AU26"] == pytest.approx(1.5)
@@ -32,14 +33,18 @@ def test_left_and_right_are_averaged_and_scaled_to_0_5():
 def test_au25_from_lip_gap_or_jaw_opening():
     assert lip_separation(closed_mouth_landmarks(8.0)) == pytest.approx(0.2)
     au25 = AU_NAMES.index("AU25")
-    assert au_from_blendshapes(blendshapes(), closed_mouth_landmarks(8.0))[au25] == pytest.approx(2.5)
+    assert au_from_blendshapes(blendshapes(),
+                               closed_mouth_landmarks(8.0))[au25] == pytest.approx(2.5)
     # The jaw drops but the lips stay pressed together: mouthClose cancels it.
-    assert au_from_blendshapes(blendshapes(jawOpen=0.4, mouthClose=0.4), closed_mouth_landmarks())[au25] == 0
-    assert au_from_blendshapes(blendshapes(jawOpen=0.9), closed_mouth_landmarks(40.0))[au25] == 5.0  # clipped
+    assert au_from_blendshapes(blendshapes(jawOpen=0.4, mouthClose=0.4),
+                               closed_mouth_landmarks())[au25] == 0
+    assert au_from_blendshapes(blendshapes(jawOpen=0.9),
+                               closed_mouth_landmarks(40.0))[au25] == 5.0  # clipped
 
 
 def test_output_is_always_in_range():
     rng = np.random.default_rng(0)
     for _ in range(50):
-        au = au_from_blendshapes(rng.random(52).astype(np.float32), closed_mouth_landmarks(rng.random() * 60))
+        au = au_from_blendshapes(rng.random(52).astype(np.float32),
+                                 closed_mouth_landmarks(rng.random() * 60))
         assert au.shape == (12,) and au.min() >= 0 and au.max() <= 5

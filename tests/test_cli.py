@@ -7,8 +7,9 @@ import pytest
 
 
 def cli(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "affectstream.cli", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run([sys.executable, "-m", "affectstream.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **(env or {})}, timeout=300)
 
 
 def one_line_error(result):
@@ -28,9 +29,11 @@ def test_process_writes_csv_and_summary(video, tmp_path):
 
 
 def test_process_several_inputs_into_a_folder(video, tmp_path):
-    result = cli("process", video("single_face.mp4"), video("codecs/h264_aac.mp4"), "-o", tmp_path / "out")
+    result = cli("process", video("single_face.mp4"), video("codecs/h264_aac.mp4"),
+                 "-o", tmp_path / "out")
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["h264_aac.csv", "single_face.csv"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "h264_aac.csv", "single_face.csv"]
 
 
 @pytest.mark.parametrize("content, words", [
@@ -49,16 +52,20 @@ def test_truncated_video_keeps_rows_and_says_where(video, tmp_path):
     result = cli("process", tmp_path / "cut.mp4", "-o", tmp_path / "cut.csv")
     line = one_line_error(result)
     rows = len(pd.read_csv(tmp_path / "cut.csv"))
-    assert f"stopped after frame {rows - 1}" in line and f"INCOMPLETE: stopped after frame {rows - 1}" in result.stdout
+    assert f"stopped after frame {rows - 1}" in line
+    assert f"INCOMPLETE: stopped after frame {rows - 1}" in result.stdout
 
 
 def test_unwritable_output_and_bad_model(video, tmp_path):
     (tmp_path / "file").write_text("")
-    assert "cannot write" in one_line_error(cli("process", video("single_face.mp4"), "-o", tmp_path / "file" / "x.csv"))
+    assert "cannot write" in one_line_error(cli("process", video("single_face.mp4"), "-o",
+                                                tmp_path / "file" / "x.csv"))
     (tmp_path / "broken.task").write_bytes(b"junk")
-    line = one_line_error(cli("process", video("single_face.mp4"), "--landmarker", tmp_path / "broken.task"))
+    line = one_line_error(cli("process", video("single_face.mp4"), "--landmarker",
+                              tmp_path / "broken.task"))
     assert "checksum mismatch" in line
-    env = {"AFFECTSTREAM_MODEL_DIR": str(tmp_path / "empty"), "AFFECTSTREAM_CACHE": str(tmp_path / "cache")}
+    env = {"AFFECTSTREAM_MODEL_DIR": str(tmp_path / "empty"),
+           "AFFECTSTREAM_CACHE": str(tmp_path / "cache")}
     line = one_line_error(cli("process", video("single_face.mp4"), env=env))
     assert "face_landmarker.task not found" in line
 

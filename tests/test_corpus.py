@@ -1,4 +1,5 @@
-"""Training the temporal models on an annotated corpus a user holds, from fixtures in its exact format."""
+"""Training the temporal models on an annotated corpus a user holds, from fixtures in its exact
+format."""
 import math
 import os
 import subprocess
@@ -28,16 +29,19 @@ def test_units_find_their_labels_and_media(tmp_path):
     for name in ("LeftVideoSN001_comp.avi", "video5.mp4", "video5_extra.mp4"):
         (media / name).write_bytes(b"")
     disfa = labelled_units("disfa", labels)
-    assert list(disfa) == ["SN001"] and disfa["SN001"][1].shape == (2, 12) and np.isnan(disfa["SN001"][0]).all()
+    assert list(disfa) == ["SN001"] and disfa["SN001"][1].shape == (2, 12)
+    assert np.isnan(disfa["SN001"][0]).all()
     assert find_media("SN001", media) == (media / "LeftVideoSN001_comp.avi", None)
     assert find_media("F001_T1", media) == (media / "F001" / "T1", None)  # BP4D's frame folders
-    assert find_media("video5_left", media) == (media / "video5.mp4", "left")  # Aff-Wild2's two-person videos
+    # Aff-Wild2's two-person videos
+    assert find_media("video5_left", media) == (media / "video5.mp4", "left")
     bp4d = tmp_path / "bp4d"
     for au in ("AU06", "AU12"):
         (bp4d / au).mkdir(parents=True)
         (bp4d / au / f"F001_T1_{au}.csv").write_text("1,2\n2,9\n3,4\n")
     intensity = labelled_units("bp4d", bp4d)["F001_T1"][1]
-    assert intensity[0, AU_NAMES.index("AU06")] == 2 and np.isnan(intensity[1, AU_NAMES.index("AU12")])
+    assert intensity[0, AU_NAMES.index("AU06")] == 2
+    assert np.isnan(intensity[1, AU_NAMES.index("AU12")])
 
 
 def test_models_learn_from_partly_labelled_sequences():
@@ -51,7 +55,8 @@ def test_models_learn_from_partly_labelled_sequences():
     ap = train_affective_process(seq, epochs=4, batch_size=6, calibration=0.25, log=losses.append)
     assert torch.isfinite(ap.std_scale).all()
     figures = sequence_figures(predict_sequences(ap, seq, width=10), seq)
-    assert math.isfinite(figures["ccc_valence"]) and math.isfinite(figures["au_icc"]) and figures["within_1sd"] > 0
+    assert math.isfinite(figures["ccc_valence"]) and math.isfinite(figures["au_icc"])
+    assert figures["within_1sd"] > 0
     assert math.isfinite(sequence_figures(predict_sequences(gru, seq), seq)["au_pcc"])
 
 
@@ -61,23 +66,29 @@ def test_affwild2_corpus_through_the_commands(shared, model, tmp_path):
     media.mkdir()
     (media / "talk.mp4").symlink_to(shared / "media" / "video" / "WolfgangLanger_Pexels.mp4")
     # Aff-Wild2's format: a header, one `valence,arousal` line per frame, −5 where unannotated.
-    lines = ["-5,-5" if t < 100 else f"{0.5 * math.sin(t / 40):.3f},{0.3 * math.cos(t / 50):.3f}" for t in range(472)]
+    lines = ["-5,-5" if t < 100 else f"{0.5 * math.sin(t / 40):.3f},{0.3 * math.cos(t / 50):.3f}"
+             for t in range(472)]
     (labels / "talk.txt").write_text("valence,arousal\n" + "\n".join(lines) + "\n")
     env = {**os.environ, "AFFECTSTREAM_CACHE": str(tmp_path / "cache")}
     corpus = ["--corpus", "affwild2", "--labels", str(labels), "--media", str(media)]
     out = tmp_path / "gru.safetensors"
     command = [sys.executable, "-m", "affectstream.cli"]
     trained = subprocess.run([*command, "train", "temporal", "--model", "affwildnet", "--data",
-                              str(shared / "data" / "ferplus"), "--sequences", "0", "--valid-sequences", "0",
-                              "--epochs", "3", "--out", str(out), *corpus],
+                              str(shared / "data" / "ferplus"), "--sequences", "0",
+                              "--valid-sequences", "0", "--epochs", "3",
+                              "--out", str(out), *corpus],
                              capture_output=True, text=True, env=env, timeout=600)
     assert trained.returncode == 0, trained.stderr[-2000:]
-    assert "affwild2 talk: 4 sequences of 80 frames from talk.mp4" in trained.stdout  # 372 labelled frames
+    # 372 labelled frames
+    assert "affwild2 talk: 4 sequences of 80 frames from talk.mp4" in trained.stdout
     assert "affwildnet epoch 3/3" in trained.stdout
     evaluated = subprocess.run([*command, "evaluate", "temporal", "--model", "affwildnet", "--data",
-                                str(shared / "data" / "ferplus"), "--temporal-weights", str(out), *corpus],
+                                str(shared / "data" / "ferplus"), "--temporal-weights", str(out),
+                                *corpus],
                                capture_output=True, text=True, env=env, timeout=600)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert "sequences of 80 frames from affwild2" in evaluated.stdout
-    row = next(line for line in evaluated.stdout.splitlines() if line.startswith("affwildnet (causal) / all"))
-    assert math.isfinite(float(row.split()[5])) and row.split()[7] == "nan"  # valence CCC; AUs not coded
+    row = next(line for line in evaluated.stdout.splitlines()
+               if line.startswith("affwildnet (causal) / all"))
+    # valence CCC; AUs not coded
+    assert math.isfinite(float(row.split()[5])) and row.split()[7] == "nan"

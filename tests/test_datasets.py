@@ -26,16 +26,19 @@ def write_png(path, value=128):
 
 def test_ferplus_votes_follow_the_papers_rule():
     # votes: neutral happiness surprise sadness anger disgust fear contempt unknown NF
-    assert ferplus_distribution(np.array([0, 10, 0, 0, 0, 0, 0, 0, 0, 0])) == pytest.approx([0, 1, 0, 0, 0, 0, 0, 0])
+    assert (ferplus_distribution(np.array([0, 10, 0, 0, 0, 0, 0, 0, 0, 0]))
+            == pytest.approx([0, 1, 0, 0, 0, 0, 0, 0]))
     # single votes are outliers; 6 + 3 of 9 votes: both kept (75 % rule), renormalised
     mixed = ferplus_distribution(np.array([6, 1, 3, 0, 0, 0, 0, 0, 0, 0]))
     assert mixed == pytest.approx([6 / 9, 0, 3 / 9, 0, 0, 0, 0, 0])
     assert ferplus_distribution(np.array([2, 0, 0, 0, 0, 0, 0, 0, 0, 8])) is None  # not a face
-    assert ferplus_distribution(np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1])) is None  # no vote survives
+    # no vote survives
+    assert ferplus_distribution(np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1])) is None
 
 
 def test_prototypes_match_the_shared_table(shared):
-    assert emotion_prototypes() == pytest.approx(emotion_prototypes(shared / "data" / "emotion_va_prototypes.csv"))
+    assert emotion_prototypes() == pytest.approx(
+        emotion_prototypes(shared / "data" / "emotion_va_prototypes.csv"))
 
 
 def test_ferplus_reader(shared):
@@ -47,9 +50,10 @@ def test_ferplus_reader(shared):
 
 
 def test_affectnet_layout(tmp_path):
-    """AffectNet's Manually_Annotated_file_lists/training.csv columns, with its codes for no label."""
-    header = ["subDirectory_filePath", "face_x", "face_y", "face_width", "face_height", "facial_landmarks",
-              "expression", "valence", "arousal"]
+    """AffectNet's Manually_Annotated_file_lists/training.csv columns, with its codes for no label.
+    """
+    header = ["subDirectory_filePath", "face_x", "face_y", "face_width", "face_height",
+              "facial_landmarks", "expression", "valence", "arousal"]
     rows = [["689/a.jpg", 0, 0, 8, 8, "", 1, 0.8, 0.2],     # happy
             ["689/b.png", 0, 0, 8, 8, "", 6, -0.5, 0.7],    # anger
             ["12/c.png", 0, 0, 8, 8, "", 9, 0.1, -2]]       # uncertain; arousal not annotated
@@ -61,7 +65,8 @@ def test_affectnet_layout(tmp_path):
     assert len(faces) == 3 and faces.images[1] == tmp_path / "689/b.png"
     assert faces.emotion[0].argmax() == 1 and faces.emotion[1].argmax() == 4  # happiness, anger
     assert np.isnan(faces.emotion[2]).all()
-    assert faces.valence_arousal[1] == pytest.approx([-0.5, 0.7]) and np.isnan(faces.valence_arousal[2, 1])
+    assert faces.valence_arousal[1] == pytest.approx([-0.5, 0.7])
+    assert np.isnan(faces.valence_arousal[2, 1])
     assert read_affectnet(tmp_path, tmp_path / "training.csv").ids[2] == "12/c.png"
 
 

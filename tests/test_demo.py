@@ -46,7 +46,8 @@ def test_reset_while_a_frame_is_in_flight_is_safe(media, model):
     session.close()  # as Reset or a closed browser tab does, from another thread
     worker.join()
     refused = [r is None for r in results]
-    assert len(results) == 20 and refused == sorted(refused)  # frames before the close ran, none after it
+    # frames before the close ran, none after it
+    assert len(results) == 20 and refused == sorted(refused)
     assert session.closed and session.step(face) is None  # refused, not crashed on
     replaced = outputs(face, session)[-1]
     assert replaced is not session and replaced.frames == 1
@@ -59,6 +60,7 @@ def test_video_tab_errors_are_messages(video, tmp_path, model):
     with pytest.raises(gr.Error, match="Not a video"):
         analyze_video(str(not_video), "ap", 4, "model", 10.0, progress=lambda *a, **k: None)
     with pytest.raises(gr.Error, match="the limit here is 0.01 min"):
-        analyze_video(str(video("single_face.mp4")), "ap", 4, "model", 0.01, progress=lambda *a, **k: None)
+        analyze_video(str(video("single_face.mp4")), "ap", 4, "model", 0.01,
+                      progress=lambda *a, **k: None)
     with pytest.raises(gr.Error, match="Upload a video"):
         analyze_video(None, "ap", 4, "model", 10.0)

@@ -1,4 +1,5 @@
-"""The Gradio demo driven in Debian's headless Chromium (Playwright), with a video file as the camera.
+"""The Gradio demo driven in Debian's headless Chromium (Playwright), with a video file as the
+camera.
 
 Select with `-m browser`, leave out with `-m "not browser"`. Skips with the reason where Chromium,
 ffmpeg (to make the fake camera's y4m) or Playwright is missing. Screenshots go to the test's
@@ -24,10 +25,12 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
 # Timestamps taken inside the page: each frame upload (a POST to the stream endpoint), each new
 # reading shown, and each update of the three plot images.
 PROBE = """
-window.__sent = []; window.__shown = []; window.__plots = {circumplex: 0, timeline: 0, 'au-bars': 0};
+window.__sent = []; window.__shown = []; \
+window.__plots = {circumplex: 0, timeline: 0, 'au-bars': 0};
 const realFetch = window.fetch;
 window.fetch = function(url, options) {
-  if (options && options.method === 'POST' && String(url).includes('/stream/')) window.__sent.push(Date.now());
+  if (options && options.method === 'POST' && String(url).includes('/stream/')) \
+window.__sent.push(Date.now());
   return realFetch.apply(this, arguments);
 };
 new MutationObserver(() => {
@@ -35,7 +38,8 @@ new MutationObserver(() => {
   if (reading) {
     const m = reading.innerText.match(/"received_ms"\\s*:\\s*([0-9.]+)/);
     const f = reading.innerText.match(/"frame"\\s*:\\s*([0-9]+)/);
-    if (m && f && (!window.__shown.length || window.__shown[window.__shown.length - 1][1] !== +f[1]))
+    if (m && f && (!window.__shown.length || \
+window.__shown[window.__shown.length - 1][1] !== +f[1]))
       window.__shown.push([Date.now(), +f[1], +m[1]]);
   }
   for (const id of Object.keys(window.__plots)) {
@@ -57,17 +61,21 @@ def browser_setup(shared, model, tmp_path_factory):
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (apt-get install chromium chromium-driver)")
     if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg): needed for the fake camera's y4m")
+        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg): "
+                    "needed for the fake camera's y4m")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     pytest.importorskip("gradio", reason="the demo extra is not installed")
     folder = tmp_path_factory.mktemp("demo")
     camera = folder / "camera.y4m"
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(shared / "media/video/WolfgangLanger_Pexels.mp4"),
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y",
+                    "-i", str(shared / "media/video/WolfgangLanger_Pexels.mp4"),
                     "-t", "8", "-pix_fmt", "yuv420p", str(camera)], check=True)
     port = _free_port()
     log = open(folder / "server.log", "w")
-    command = [sys.executable, "-X", "faulthandler", "-m", "affectstream.cli", "demo", "--port", str(port)]
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # a native crash leaves a trace
+    command = [sys.executable, "-X", "faulthandler", "-m", "affectstream.cli", "demo",
+               "--port", str(port)]
+    # a native crash leaves a trace
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:
@@ -79,7 +87,8 @@ def browser_setup(shared, model, tmp_path_factory):
             time.sleep(0.5)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=[*FLAGS, f"--use-file-for-fake-video-capture={camera}"])
+                                             args=[*FLAGS,
+                                                   f"--use-file-for-fake-video-capture={camera}"])
         yield browser, url, folder
         browser.close()
     server.terminate()
@@ -100,7 +109,8 @@ def _start_camera(page):
 
 
 def _reading(page) -> dict:
-    return page.evaluate("() => ({shown: window.__shown, sent: window.__sent, plots: window.__plots})")
+    return page.evaluate("() => ({shown: window.__shown, sent: window.__sent, "
+                         "plots: window.__plots})")
 
 
 def test_webcam_tab_shows_live_affect_and_sessions_stay_apart(browser_setup, capsys):
@@ -117,9 +127,10 @@ def test_webcam_tab_shows_live_affect_and_sessions_stay_apart(browser_setup, cap
     sent = np.array(probe["sent"])
     # Capture → shown: from the upload of the frame the server answered to the page showing it.
     latency = [s[0] - sent[sent <= s[2]].max() for s in shown if (sent <= s[2]).any()]
-    report = (f"webcam tab: {len(shown)} results shown in {seconds:.1f} s = {(len(shown) - 1) / seconds:.1f} frames/s "
-          f"end to end; {len(sent)} frames sent; capture→shown p50 {np.percentile(latency, 50):.0f} ms, "
-          f"p95 {np.percentile(latency, 95):.0f} ms; plot updates {probe['plots']}")
+    report = (f"webcam tab: {len(shown)} results shown in {seconds:.1f} s = "
+              f"{(len(shown) - 1) / seconds:.1f} frames/s end to end; {len(sent)} frames sent; "
+              f"capture→shown p50 {np.percentile(latency, 50):.0f} ms, "
+              f"p95 {np.percentile(latency, 95):.0f} ms; plot updates {probe['plots']}")
     with capsys.disabled():  # the figures belong in the CI log, pass or fail
         print(f"\n{report}")
     (folder / "figures.txt").write_text(report + "\n")
@@ -135,13 +146,16 @@ def test_webcam_tab_shows_live_affect_and_sessions_stay_apart(browser_setup, cap
     second = _open(browser, url)
     _start_camera(second)
     second.wait_for_function("() => window.__shown.length >= 3", timeout=60000)
-    frames_first, frames_second = (p.evaluate("window.__shown[window.__shown.length - 1][1]") for p in (first, second))
+    frames_first, frames_second = (p.evaluate("window.__shown[window.__shown.length - 1][1]")
+                                   for p in (first, second))
     second.screenshot(path=str(folder / "webcam_second_session.png"), full_page=True)
     with capsys.disabled():
-        print(f"two sessions at once: first at frame {frames_first}, second at frame {frames_second}")
+        print(f"two sessions at once: first at frame {frames_first}, "
+              f"second at frame {frames_second}")
     assert frames_second < 20 < frames_first  # not one shared counter or pipeline
     first.wait_for_timeout(1500)
-    assert first.evaluate("window.__shown[window.__shown.length - 1][1]") > frames_first  # both keep going
+    # both keep going
+    assert first.evaluate("window.__shown[window.__shown.length - 1][1]") > frames_first
     first.get_by_role("button", name="Reset").click()
     first.wait_for_timeout(1500)
     after_reset = second.evaluate("window.__shown[window.__shown.length - 1][1]")
@@ -163,8 +177,9 @@ def test_video_tab_csv_matches_the_command_line(browser_setup, video, tmp_path):
     from_demo = page.request.get(link.get_attribute("href")).body()
     assert "72 frames, 72 with a face" in page.locator("#video-summary").inner_text()
     cli = tmp_path / "cli.csv"
-    result = subprocess.run([sys.executable, "-m", "affectstream.cli", "process", str(video("single_face.mp4")),
-                             "-o", str(cli), "-q"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "affectstream.cli", "process",
+                             str(video("single_face.mp4")), "-o", str(cli), "-q"],
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert from_demo == cli.read_bytes()
     page.context.close()

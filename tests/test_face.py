@@ -11,10 +11,12 @@ from affectstream.sources import read_image
 
 def test_similarity_transform_recovers_rotation_scale_and_shift():
     angle, scale, shift = math.radians(20), 1.7, np.array([5.0, -3.0])
-    rot = scale * np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    rot = scale * np.array([[math.cos(angle), -math.sin(angle)],
+                            [math.sin(angle), math.cos(angle)]])
     src = np.array([[0, 0], [10, 0], [2, 9], [8, 9]], float)
     matrix = similarity_transform(src, src @ rot.T + shift)
-    assert np.allclose(matrix[:, :2], rot, atol=1e-5) and np.allclose(matrix[:, 2], shift, atol=1e-4)
+    assert np.allclose(matrix[:, :2], rot, atol=1e-5)
+    assert np.allclose(matrix[:, 2], shift, atol=1e-4)
 
 
 def test_euler_angles_of_known_rotations():
@@ -25,8 +27,10 @@ def test_euler_angles_of_known_rotations():
         m[i, i], m[i, j], m[j, i], m[j, j] = c, -s, s, c
         return m
     assert euler_from_matrix(about(0, 15)) == pytest.approx((15, 0, 0), abs=1e-6)
-    assert euler_from_matrix(about(1, -30))[1] == pytest.approx(30, abs=1e-6)  # asin(-r20): sign as documented
-    assert euler_from_matrix(about(2, 10) * 3.0 + np.diag([0, 0, 0, -2]))[2] == pytest.approx(10, abs=1e-6)
+    # asin(-r20): sign as documented
+    assert euler_from_matrix(about(1, -30))[1] == pytest.approx(30, abs=1e-6)
+    assert (euler_from_matrix(about(2, 10) * 3.0 + np.diag([0, 0, 0, -2]))[2]
+            == pytest.approx(10, abs=1e-6))
 
 
 def test_box_iou():
@@ -38,13 +42,16 @@ def test_box_iou():
 def test_track_ids_are_stable_and_renewed_after_a_gap():
     tracks = TrackAssigner(max_gap=0.5)
     assert tracks.assign([(0, 0, 10, 10), (100, 0, 10, 10)], 0.0) == [0, 1]
-    assert tracks.assign([(102, 1, 10, 10), (1, 1, 10, 10)], 0.1) == [1, 0]  # order of detection does not matter
+    # order of detection does not matter
+    assert tracks.assign([(102, 1, 10, 10), (1, 1, 10, 10)], 0.1) == [1, 0]
     assert tracks.assign([(3, 2, 10, 10)], 0.5) == [0]
-    assert tracks.assign([(4, 2, 10, 10), (104, 0, 10, 10)], 0.65) == [0, 2]  # face 1 was gone 0.55 s > max_gap
+    # face 1 was gone 0.55 s > max_gap
+    assert tracks.assign([(4, 2, 10, 10), (104, 0, 10, 10)], 0.65) == [0, 2]
 
 
 def test_consensus_keeps_one_reading_per_face():
-    readings = [((0, 0, 10, 10), "a"), ((1, 0, 10, 10), "b"), ((0, 1, 10, 10), "c"), ((50, 0, 10, 10), "d")]
+    readings = [((0, 0, 10, 10), "a"), ((1, 0, 10, 10), "b"), ((0, 1, 10, 10), "c"),
+                ((50, 0, 10, 10), "d")]
     assert [r[1] for r in consensus(readings)] == ["a", "d"]
 
 
@@ -67,8 +74,10 @@ def test_face_fields(media):
     assert all(abs(a) < 30 for a in face.pose)  # a frontal portrait
     # The aligned crop puts the eye centres where the template says.
     from affectstream.geometry import LEFT_EYE, RIGHT_EYE
-    eyes = np.stack([face.landmarks[list(RIGHT_EYE), :2].mean(0), face.landmarks[list(LEFT_EYE), :2].mean(0)])
-    matrix = similarity_transform(np.vstack([eyes, face.landmarks[[61, 291], :2]]), CROP_TEMPLATE * 96)
+    eyes = np.stack([face.landmarks[list(RIGHT_EYE), :2].mean(0),
+                     face.landmarks[list(LEFT_EYE), :2].mean(0)])
+    matrix = similarity_transform(np.vstack([eyes, face.landmarks[[61, 291], :2]]),
+                                  CROP_TEMPLATE * 96)
     mapped = np.c_[eyes, np.ones(2)] @ matrix.T
     assert np.allclose(mapped, CROP_TEMPLATE[:2] * 96, atol=4)
 
@@ -84,7 +93,9 @@ def test_one_track_through_a_talking_face_video(video):
 
 def test_unconfirmed_new_faces_are_dropped_but_known_tracks_kept():
     tracks = TrackAssigner(max_gap=1.0)
-    assert tracks.assign([(0, 0, 10, 10), (50, 0, 10, 10)], 0.0, accept_new=lambda j: j == 0) == [0, None]
+    assert tracks.assign([(0, 0, 10, 10), (50, 0, 10, 10)], 0.0,
+                         accept_new=lambda j: j == 0) == [0, None]
     assert tracks.assign([(1, 0, 10, 10)], 0.1, accept_new=lambda j: False) == [0]  # known: kept
     tracks.assign([(80, 0, 10, 10)], 0.2, accept_new=lambda j: False)
-    assert tracks.assign([(81, 0, 10, 10)], 0.3, accept_new=lambda j: False) == [1]  # seen twice: confirmed
+    # seen twice: confirmed
+    assert tracks.assign([(81, 0, 10, 10)], 0.3, accept_new=lambda j: False) == [1]

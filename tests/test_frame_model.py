@@ -26,7 +26,8 @@ def test_modality_dropout_removes_a_branch():
     image, blend, shape = inputs()
     keep = torch.ones(4)
     without_image = net(image, blend, shape, keep_image=torch.zeros(4), keep_geometry=keep)
-    other_image = net(torch.rand_like(image), blend, shape, keep_image=torch.zeros(4), keep_geometry=keep)
+    other_image = net(torch.rand_like(image), blend, shape, keep_image=torch.zeros(4),
+                      keep_geometry=keep)
     assert torch.allclose(without_image["au"], other_image["au"])  # the image no longer matters
     assert not torch.allclose(net(image, blend, shape)["au"], without_image["au"])
 
@@ -36,7 +37,8 @@ def test_weights_round_trip(tmp_path):
     path = save_net(net, tmp_path / "tiny.safetensors", note="test")
     again = load_frame_net(path)
     image, blend, shape = inputs()
-    assert torch.allclose(net(image, blend, shape)["emotion"], again(image, blend, shape)["emotion"])
+    assert torch.allclose(net(image, blend, shape)["emotion"],
+                          again(image, blend, shape)["emotion"])
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     with pytest.raises(AffectStreamError, match="unreadable"):
         load_frame_net(tmp_path / "junk.safetensors")
@@ -47,7 +49,8 @@ def test_weights_round_trip(tmp_path):
 def test_flip_swaps_left_and_right():
     assert sorted(BLEND_MIRROR) == list(range(52))
     assert all(BLEND_MIRROR[BLEND_MIRROR[i]] == i for i in range(52))
-    assert BLENDSHAPE_NAMES[BLEND_MIRROR[BLENDSHAPE_NAMES.index("mouthSmileLeft")]] == "mouthSmileRight"
+    assert (BLENDSHAPE_NAMES[BLEND_MIRROR[BLENDSHAPE_NAMES.index("mouthSmileLeft")]]
+            == "mouthSmileRight")
     assert BLENDSHAPE_NAMES[BLEND_MIRROR[BLENDSHAPE_NAMES.index("jawOpen")]] == "jawOpen"
     # A symmetric toy shape: point i and 9 − i mirror each other.
     xs = np.linspace(-0.4, 0.4, 10)

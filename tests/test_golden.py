@@ -1,4 +1,5 @@
-"""The golden outputs (recorded from v0.3.0 before the architecture change) are reproduced byte for byte."""
+"""The golden outputs (recorded from v0.3.0 before the architecture change) are reproduced byte
+for byte."""
 from __future__ import annotations
 
 import sys
@@ -26,4 +27,5 @@ def _golden_files() -> list[Path]:
 def test_same_bytes_as_recorded(golden: Path, fresh: Path):
     produced = fresh / golden.relative_to(GOLDEN)
     assert produced.exists(), f"{produced.name} was not written"
-    assert comparable(produced) == comparable(golden), f"{golden.name} differs from the recorded output"
+    assert comparable(produced) == comparable(golden), (
+        f"{golden.name} differs from the recorded output")

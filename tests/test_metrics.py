@@ -21,12 +21,15 @@ def test_pcc_mae_rmse_by_hand():
 
 def test_icc31_by_hand():
     # Shrout & Fleiss ICC(3,1) for two raters over 4 targets, worked by hand:
-    # rows means 1.5, 3.5, 5, 8 (grand 4.5); SS_rows = 2·(9+1+0.25+12.25) = 45; col means 4, 5: SS_cols = 4·0.5 = 2
-    # SS_total = Σ(r − 4.5)² = 12.25+2.25+0.25+6.25 + 6.25+0.25+0.25+20.25 = 48 → SS_err = 48 − 45 − 2 = 1
+    # rows means 1.5, 3.5, 5, 8 (grand 4.5); SS_rows = 2·(9+1+0.25+12.25) = 45; col means 4, 5:
+    # SS_cols = 4·0.5 = 2
+    # SS_total = Σ(r − 4.5)² = 12.25+2.25+0.25+6.25 + 6.25+0.25+0.25+20.25 = 48
+    # → SS_err = 48 − 45 − 2 = 1
     # MS_rows = 45/3 = 15, MS_err = 1/3 → ICC = (15 − 1/3)/(15 + 1/3)
     x, y = [1, 3, 5, 7], [2, 4, 5, 9]
     assert icc3_1(x, y) == pytest.approx((15 - 1 / 3) / (15 + 1 / 3))
-    assert icc3_1([1, 2, 3], [3, 4, 5]) == pytest.approx(1.0)  # consistency ignores a constant offset
+    # consistency ignores a constant offset
+    assert icc3_1([1, 2, 3], [3, 4, 5]) == pytest.approx(1.0)
 
 
 def test_accuracy_and_macro_f1_by_hand():

@@ -1,5 +1,5 @@
-"""PipelineOptions: one validated set of settings that pickles, round-trips through JSON and rebuilds
-an identical pipeline in another process."""
+"""PipelineOptions: one validated set of settings that pickles, round-trips through JSON and
+rebuilds an identical pipeline in another process."""
 from __future__ import annotations
 
 import argparse
@@ -81,7 +81,8 @@ def test_options_sent_as_json_rebuild_an_identical_pipeline_in_a_fresh_process(v
     code = ("import sys, affectstream as af; "
             "options = af.PipelineOptions.from_json(sys.argv[1]); "
             "af.process(sys.argv[2], csv=sys.argv[3], options=options)")
-    result = subprocess.run([sys.executable, "-c", code, text, str(clip), str(tmp_path / "there.csv")],
+    result = subprocess.run([sys.executable, "-c", code, text, str(clip),
+                             str(tmp_path / "there.csv")],
                             capture_output=True, text=True, env=dict(os.environ), timeout=300)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "there.csv").read_bytes() == here.read_bytes()

@@ -25,12 +25,15 @@ def wolfgang_csv(video, tmp_path_factory):
 
 def test_talking_face_video_to_csv(wolfgang_csv):
     summary, df = wolfgang_csv
-    assert list(df.columns) == list(BASE_COLUMNS + AU_COLUMNS + VA_COLUMNS + STD_COLUMNS + EMOTION_COLUMNS)
+    assert list(df.columns) == list(BASE_COLUMNS + AU_COLUMNS + VA_COLUMNS + STD_COLUMNS
+                                    + EMOTION_COLUMNS)
     detected = df[df.success == 1]
-    assert (detected[list(STD_COLUMNS)] > 0).all().all()  # the default Affective Process gives its σ
+    # the default Affective Process gives its σ
+    assert (detected[list(STD_COLUMNS)] > 0).all().all()
     assert len(df) == 472 and summary.frames == 472 and summary.complete
     assert df.success.sum() >= 470
-    assert df.timestamp.iloc[0] == 0 and df.timestamp.is_monotonic_increasing and df.timestamp.is_unique
+    assert df.timestamp.iloc[0] == 0 and df.timestamp.is_monotonic_increasing
+    assert df.timestamp.is_unique
     assert df.timestamp.iloc[-1] == pytest.approx(19.6, abs=0.1)
     aus = df.loc[df.success == 1, list(AU_COLUMNS)]
     assert aus.min().min() >= 0 and aus.max().max() <= 5
@@ -51,14 +54,16 @@ def test_no_face_video_gives_one_unsuccessful_row_per_frame(video, tmp_path):
     assert df.face_id.isna().all() and df[list(AU_COLUMNS)].isna().all().all()
 
 
-@pytest.mark.parametrize("name, face_first", [("face_noface.mov", True), ("noface_face.mov", False)])
+@pytest.mark.parametrize("name, face_first", [
+    ("face_noface.mov", True), ("noface_face.mov", False)])
 def test_faces_only_where_there_are_faces(video, name, face_first):
     success = [a.success for a in af.stream(video(name))]
     assert len(success) == 169 and 30 < sum(success) < 140
     half = len(success) // 2
     first, second = np.mean(success[:half]), np.mean(success[half:])
     assert (first > second) if face_first else (second > first)
-    # One contiguous stretch with a face: the face is there, then it is not (or the other way round).
+    # One contiguous stretch with a face: the face is there, then it is not (or the other way
+    # round).
     changes = sum(a != b for a, b in zip(success, success[1:]))
     assert changes <= 2  # noface_face.mov ends on a black frame
 
@@ -69,7 +74,8 @@ def test_stream_yields_affect_records(video):
     a = rows[10]
     assert isinstance(a, af.Affect) and a.success and a.track_id == 0
     assert set(a.au) == set(af.AU_NAMES) and len(a.pose) == 3 and len(a.box) == 4
-    assert -1 <= a.valence <= 1 and -1 <= a.arousal <= 1 and a.valence_std > 0 and a.au_std["AU12"] > 0
+    assert -1 <= a.valence <= 1 and -1 <= a.arousal <= 1
+    assert a.valence_std > 0 and a.au_std["AU12"] > 0
     assert set(a.emotion) == set(af.EMOTION_NAMES) and sum(a.emotion.values()) == pytest.approx(1)
     assert a.latency_ms is not None and a.latency_ms >= 0
 
@@ -77,7 +83,8 @@ def test_stream_yields_affect_records(video):
 def test_without_a_temporal_model_the_std_columns_are_empty(video, tmp_path):
     af.process(video("single_face.mp4"), csv=tmp_path / "raw.csv", temporal="none")
     df = pd.read_csv(tmp_path / "raw.csv")
-    assert len(df) == 72 and df.success.all() and df[list(STD_COLUMNS)].isna().all().all()  # none invented
+    assert len(df) == 72 and df.success.all()
+    assert df[list(STD_COLUMNS)].isna().all().all()  # none invented
 
 
 def test_analyze_image_on_paths_and_arrays(media):
@@ -96,7 +103,8 @@ def test_image_folders_are_sequences_unless_they_hold_stills(media, tmp_path):
     import shutil
     for name in ("0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "multi_face.jpg"):
         shutil.copy(media / "images" / name, tmp_path / name)
-    ids = [(r.frame, r.track_id) for r in af.stream(af.open_source(tmp_path, stills=True), max_faces=6)]
+    ids = [(r.frame, r.track_id)
+           for r in af.stream(af.open_source(tmp_path, stills=True), max_faces=6)]
     assert ids[:2] == [(0, 0), (1, 0)]  # two different people, each the first face of its photo
     assert len([i for f, i in ids if f == 2]) >= 4  # the group photo is searched in tiles
     # As a recording, the two posed faces are in the same place, so the second continues the track.
@@ -104,8 +112,10 @@ def test_image_folders_are_sequences_unless_they_hold_stills(media, tmp_path):
 
 
 def test_two_faces_keep_their_ids_over_a_video(media):
-    two = read_image(media / "images" / "multi_face.jpg")[220:520, 470:850]  # the two women on the right
-    frames = [np.ascontiguousarray(np.roll(two, shift, axis=1)) for shift in range(0, 20, 2)]  # a slow pan
+    # the two women on the right
+    two = read_image(media / "images" / "multi_face.jpg")[220:520, 470:850]
+    # a slow pan
+    frames = [np.ascontiguousarray(np.roll(two, shift, axis=1)) for shift in range(0, 20, 2)]
     rows = [r for r in af.stream(af.open_source(frames, fps=10)) if r.track_id in (0, 1)]
     assert len(rows) == 20  # both faces in every frame
     for track in (0, 1):
@@ -118,7 +128,8 @@ def test_csv_rows_are_on_disk_as_they_are_produced(video, tmp_path):
     seen = []
 
     def check(affect):
-        if affect.frame == 20:  # mid-run: the file (still .partial) already holds this row and all before
+        # mid-run: the file (still .partial) already holds this row and all before
+        if affect.frame == 20:
             with open(tmp_path / "live.csv.partial") as f:
                 seen.extend(csv.reader(f))
     with af.AffectStream() as pipeline:
@@ -135,7 +146,8 @@ def test_interrupted_run_keeps_finished_rows_under_a_partial_name(video, tmp_pat
         pipeline.run(video("single_face.mp4"), csv=tmp_path / "x.csv", on_result=interrupt)
     assert not (tmp_path / "x.csv").exists()
     df = pd.read_csv(tmp_path / "x.csv.partial")
-    assert list(df.frame) == list(range(31))  # the CSV sink wrote frame 30 before the callback raised
+    # the CSV sink wrote frame 30 before the callback raised
+    assert list(df.frame) == list(range(31))
 
 
 def test_truncated_video_keeps_rows_and_reports_where_it_stopped(video, tmp_path):

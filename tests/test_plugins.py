@@ -77,7 +77,8 @@ def _expected(rows: list[af.Affect]) -> list[tuple[int, int, float]]:
     out, average = [], None
     for r in rows:
         if r.success:
-            average = r.valence if average is None else SMOOTHING * average + (1 - SMOOTHING) * r.valence
+            average = (r.valence if average is None
+                       else SMOOTHING * average + (1 - SMOOTHING) * r.valence)
             out.append((r.frame, r.track_id, average))
     return out
 

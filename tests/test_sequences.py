@@ -25,7 +25,8 @@ def test_disfa_subject(tmp_path):
         (subject / f"SN001_au{au}.txt").write_text("\n".join(lines) + "\n")
     au = read_disfa(tmp_path, "SN001")
     assert au.shape == (5, 12) and not np.isnan(au).any()
-    assert au[0, AU_NAMES.index("AU12")] == 0 and au[1, AU_NAMES.index("AU05")] == 4  # frame 2: (2·5) % 6
+    assert au[0, AU_NAMES.index("AU12")] == 0
+    assert au[1, AU_NAMES.index("AU05")] == 4  # frame 2: (2·5) % 6
     with pytest.raises(AffectStreamError, match="SN002"):
         read_disfa(tmp_path, "SN002")
 
@@ -37,6 +38,8 @@ def test_bp4d_intensity_csvs(tmp_path):
         (tmp_path / au / f"F001_T1_{au}.csv").write_text("\n".join(rows) + "\n")
     au = read_bp4d(tmp_path, "F001_T1")
     assert au.shape == (3, 12)
-    assert au[:, AU_NAMES.index("AU06")][:2] == pytest.approx([0, 2]) and np.isnan(au[2, AU_NAMES.index("AU06")])
+    assert au[:, AU_NAMES.index("AU06")][:2] == pytest.approx([0, 2])
+    assert np.isnan(au[2, AU_NAMES.index("AU06")])
     assert np.isnan(au[1, AU_NAMES.index("AU12")]) and au[2, AU_NAMES.index("AU12")] == 4
-    assert np.isnan(au[:, AU_NAMES.index("AU01")]).all()  # BP4D does not code AU01; AU10 is not in the 12
+    # BP4D does not code AU01; AU10 is not in the 12
+    assert np.isnan(au[:, AU_NAMES.index("AU01")]).all()

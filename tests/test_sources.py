@@ -41,7 +41,8 @@ def test_timestamps_follow_pts_not_an_assumed_rate(tmp_path):
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         stream.codec_context.time_base = __import__("fractions").Fraction(1, 1000)
         for i, ms in enumerate(pts_ms):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 30, np.uint8), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 30, np.uint8),
+                                               format="rgb24")
             frame.pts, frame.time_base = ms, stream.codec_context.time_base
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
@@ -51,7 +52,8 @@ def test_timestamps_follow_pts_not_an_assumed_rate(tmp_path):
 
 def test_network_url_reads_from_a_local_http_server(video, tmp_path):
     # Python's server has no Range requests, so serve a stream format that needs no seeking.
-    with av.open(str(video("single_face.mp4"))) as src, av.open(str(tmp_path / "clip.ts"), "w", format="mpegts") as out:
+    with av.open(str(video("single_face.mp4"))) as src, av.open(str(tmp_path / "clip.ts"), "w",
+                                                                format="mpegts") as out:
         stream = out.add_stream_from_template(src.streams.video[0])
         for packet in src.demux(src.streams.video[0]):
             if packet.dts is not None:
@@ -69,7 +71,8 @@ def test_network_url_reads_from_a_local_http_server(video, tmp_path):
 
 
 def test_live_udp_stream_and_its_end(video):
-    """MPEG-TS over UDP on loopback, sent in real time; the reader reports when the stream goes quiet."""
+    """MPEG-TS over UDP on loopback, sent in real time; the reader reports when the stream goes
+    quiet."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         url = f"udp://127.0.0.1:{s.getsockname()[1]}"
@@ -88,13 +91,15 @@ def test_live_udp_stream_and_its_end(video):
             out.mux(stream.encode(None))
 
     threading.Thread(target=send, daemon=True).start()
-    src = open_source(url + "?timeout=2000000")  # microseconds without data before the stream counts as gone
+    # microseconds without data before the stream counts as gone
+    src = open_source(url + "?timeout=2000000")
     assert src.live
     frames = []
     with pytest.raises(SourceError, match="stopped delivering frames after frame"):
         for frame in src:
             frames.append(frame)
-    assert len(frames) >= 60 and frames[-1].timestamp == pytest.approx(frames[-1].index / 24, abs=0.05)
+    assert len(frames) >= 60
+    assert frames[-1].timestamp == pytest.approx(frames[-1].index / 24, abs=0.05)
 
 
 def test_image_folder_and_single_image(media, tmp_path):
@@ -124,7 +129,8 @@ def test_missing_camera_is_a_clear_error():
         open_source("webcam:9")
 
 
-@pytest.mark.parametrize("content, message", [(b"", "empty"), (b"hello, not a video\n", "cannot open")])
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty"), (b"hello, not a video\n", "cannot open")])
 def test_unreadable_files(tmp_path, content, message):
     path = tmp_path / "bad.mp4"
     path.write_bytes(content)

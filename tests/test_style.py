@@ -17,7 +17,8 @@ def _long_functions() -> list[str]:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
                 if length > LONGEST:
-                    found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({length})")
+                    found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} "
+                                 f"({length})")
     return found
 
 

@@ -69,7 +69,8 @@ def test_residual_decoder_starts_between_the_frame_and_the_context_mean():
     context_mean = ap.aggregate(r_context)[-3:]
     assert ap.r_size == 12 and torch.allclose(context_mean, torch.tensor([0.3, 0.2, 0.4]))
     seen, _ = ap.predict(r_context, x[:1])
-    assert torch.allclose(seen, (y[:1] + context_mean) / 2)  # a detected face: halfway to the context
+    # a detected face: halfway to the context
+    assert torch.allclose(seen, (y[:1] + context_mean) / 2)
     missed, _ = ap.predict(r_context, torch.zeros(1, 6))
     assert torch.allclose(missed, torch.tensor([[0.3, 0.2, 0.4]]))  # no face: the context's mean
 

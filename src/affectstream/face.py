@@ -1,4 +1,5 @@
-"""FaceTracker: MediaPipe Face Landmarker per frame, stable track ids, head pose and aligned crops."""
+"""FaceTracker: MediaPipe Face Landmarker per frame, stable track ids, head pose and aligned
+crops."""
 from __future__ import annotations
 
 import atexit
@@ -24,20 +25,23 @@ from .types import Face, Frame
 
 # MediaPipe's blendshape order (index 0 is its catch-all "_neutral").
 BLENDSHAPE_NAMES: tuple[str, ...] = (
-    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
-    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft",
-    "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft",
-    "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft",
-    "jawOpen", "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft", "mouthFrownRight",
-    "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight",
-    "mouthPucker", "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
-    "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft",
-    "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight",
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
+    "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft",
+    "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight",
+    "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft",
+    "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen", "jawRight",
+    "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft", "mouthFrownRight",
+    "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft",
+    "mouthPressRight", "mouthPucker", "mouthRight", "mouthRollLower", "mouthRollUpper",
+    "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft",
+    "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight",
 )
 
 
-def still_windows(height: int, width: int, fraction: float = 0.6, min_side: int = 320) -> list[tuple[int, ...]]:
-    """Overlapping (x, y, w, h) tiles of a still, each `fraction` of its sides; none for small images.
+def still_windows(height: int, width: int, fraction: float = 0.6,
+                  min_side: int = 320) -> list[tuple[int, ...]]:
+    """Overlapping (x, y, w, h) tiles of a still, each `fraction` of its sides; none for small
+    images.
 
     MediaPipe's detector sees the whole image at 128×128, so faces under ~1/6 of a group photo's
     width are missed; the same detector on tiles finds them.
@@ -57,8 +61,10 @@ SMALL_FACE_VIEWS = ((0.5, 256, "constant"), (0.25, 192, "replicate"), (0.0, 192,
                     (1.0, 320, "constant"))
 
 
-def padded_view(image: np.ndarray, pad_fraction: float, side: int, border: str) -> tuple[np.ndarray, float, int]:
-    """(view, scale, pad): image padded by pad_fraction of its longer side, then scaled so that side is `side`.
+def padded_view(image: np.ndarray, pad_fraction: float, side: int,
+                border: str) -> tuple[np.ndarray, float, int]:
+    """(view, scale, pad): image padded by pad_fraction of its longer side, then scaled so that side
+    is `side`.
 
     A point (x, y) of the image is at ((x + pad) * scale, (y + pad) * scale) in the view.
     """
@@ -72,10 +78,11 @@ def padded_view(image: np.ndarray, pad_fraction: float, side: int, border: str) 
 
 
 def consensus(readings: list[tuple]) -> list[tuple]:
-    """One reading per face from overlapping views of a still: the one that agrees best with the others.
+    """One reading per face from overlapping views of a still: the one that agrees best with the
+    others.
 
-    readings: (box, ...) tuples; boxes overlapping by IoU ≥ 0.3 are the same face. A poor landmark fit
-    (a face too small for the full view) disagrees with the tiles' fits and loses.
+    readings: (box, ...) tuples; boxes overlapping by IoU ≥ 0.3 are the same face. A poor landmark
+    fit (a face too small for the full view) disagrees with the tiles' fits and loses.
     """
     chosen, left = [], list(readings)
     while left:
@@ -108,7 +115,8 @@ class TrackAssigner:
         self.next_id = 0
 
     def assign(self, boxes: list, timestamp: float, accept_new=None) -> list[int | None]:
-        """One id per box, in the order given; None for an unmatched box that `accept_new(j)` rejects."""
+        """One id per box, in the order given; None for an unmatched box that `accept_new(j)`
+        rejects."""
         self.tracks = {i: v for i, v in self.tracks.items() if timestamp - v[1] <= self.max_gap}
         pairs = []
         for j, box in enumerate(boxes):
@@ -162,7 +170,8 @@ getattr(threading, "_register_atexit", atexit.register)(_close_open_trackers)
 
 
 class FaceTracker:
-    """Faces in a frame: 478 landmarks, 52 blendshapes, head pose, aligned crop and a stable track_id.
+    """Faces in a frame: 478 landmarks, 52 blendshapes, head pose, aligned crop and a stable
+    track_id.
 
     mode: "video" for ordered frames (files and cameras; MediaPipe tracks between frames) or
     "image" for unrelated stills (searched whole and in overlapping tiles, so small faces in group
@@ -194,12 +203,13 @@ class FaceTracker:
         running = vision.RunningMode.VIDEO if self.mode == "video" else vision.RunningMode.IMAGE
         with quiet_native_logs():
             try:
-                self._landmarker = vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
-                    base_options=BaseOptions(model_asset_path=str(path)), running_mode=running,
-                    num_faces=self.max_faces, min_face_detection_confidence=MIN_CONFIDENCE,
-                    min_face_presence_confidence=MIN_CONFIDENCE,
-                    min_tracking_confidence=MIN_CONFIDENCE,
-                    output_face_blendshapes=True, output_facial_transformation_matrixes=True))
+                self._landmarker = vision.FaceLandmarker.create_from_options(
+                    vision.FaceLandmarkerOptions(
+                        base_options=BaseOptions(model_asset_path=str(path)), running_mode=running,
+                        num_faces=self.max_faces, min_face_detection_confidence=MIN_CONFIDENCE,
+                        min_face_presence_confidence=MIN_CONFIDENCE,
+                        min_tracking_confidence=MIN_CONFIDENCE, output_face_blendshapes=True,
+                        output_facial_transformation_matrixes=True))
                 with zipfile.ZipFile(path) as bundle:
                     detector_model = bundle.read("face_detector.tflite")
                 self._detector = vision.FaceDetector.create_from_options(
@@ -207,13 +217,15 @@ class FaceTracker:
                         base_options=BaseOptions(model_asset_buffer=detector_model),
                         running_mode=running, min_detection_confidence=0.1))
             except (RuntimeError, ValueError, KeyError, zipfile.BadZipFile) as e:
-                raise AffectStreamError(f"{path}: MediaPipe cannot load this model file ({e}); "
-                                        "run `affectstream models fetch` to get a verified copy") from None
+                raise AffectStreamError(
+                    f"{path}: MediaPipe cannot load this model file ({e}); "
+                    "run `affectstream models fetch` to get a verified copy") from None
         self._last_ms = -1
         self._warm = False
 
     def track(self, frame: Frame) -> list[Face]:
-        """The faces in `frame`, largest first; frames must come in timestamp order in video mode."""
+        """The faces in `frame`, largest first; frames must come in timestamp order in video
+        mode."""
         image = np.ascontiguousarray(frame.image)
         if not self._warm:  # the first inference logs from C++ too
             self._warm = True
@@ -248,7 +260,8 @@ class FaceTracker:
         return faces
 
     def _still(self, image: np.ndarray):
-        """Readings for a photo: whole and in tiles, then padded and enlarged views when that finds nothing.
+        """Readings for a photo: whole and in tiles, then padded and enlarged views when that finds
+        nothing.
 
         Returns (found, detected, the image the readings refer to, (scale, pad)).
         """
@@ -265,7 +278,8 @@ class FaceTracker:
                 return found, detected, view, (scale, pad)
         return [], [], image, (1.0, 0)
 
-    def _landmarks(self, image: np.ndarray, offset: tuple[int, int], ms: int | None = None, size=None):
+    def _landmarks(self, image: np.ndarray, offset: tuple[int, int], ms: int | None = None,
+                   size=None):
         """MediaPipe on image[y:y+h, x:x+w], in full-image pixels.
 
         Returns ([(box, landmarks, blendshapes, matrix)], [(detector box, score)]).
@@ -275,21 +289,25 @@ class FaceTracker:
             image = np.ascontiguousarray(image[y0:y0 + size[1], x0:x0 + size[0]])
         height, width = image.shape[:2]
         mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=image)
-        # The detector runs beside the landmarker (both release the GIL), so its score costs no wall time.
+        # The detector runs beside the landmarker (both release the GIL), so its score costs no wall
+        # time.
         detect = (self._detector.detect if ms is None
                   else functools.partial(self._detector.detect_for_video, timestamp_ms=ms))
         pending = self._pool.submit(detect, mp_image)
-        result = self._landmarker.detect(mp_image) if ms is None else self._landmarker.detect_for_video(mp_image, ms)
+        result = (self._landmarker.detect(mp_image) if ms is None
+                  else self._landmarker.detect_for_video(mp_image, ms))
         detections = pending.result().detections
         found = []
         for k, points in enumerate(result.face_landmarks):
-            lm = np.array([(p.x * width + x0, p.y * height + y0, p.z * width) for p in points], np.float32)
+            lm = np.array([(p.x * width + x0, p.y * height + y0, p.z * width) for p in points],
+                          np.float32)
             lo, hi = lm[:, :2].min(0), lm[:, :2].max(0)
             box = (float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
             blend = np.array([c.score for c in result.face_blendshapes[k]], np.float32)
             found.append((box, lm, blend, result.facial_transformation_matrixes[k]))
-        detected = [((d.bounding_box.origin_x + x0, d.bounding_box.origin_y + y0, d.bounding_box.width,
-                      d.bounding_box.height), d.categories[0].score) for d in detections]
+        detected = [((d.bounding_box.origin_x + x0, d.bounding_box.origin_y + y0,
+                      d.bounding_box.width, d.bounding_box.height), d.categories[0].score)
+                    for d in detections]
         return found, detected
 
     def alive(self) -> set[int]:

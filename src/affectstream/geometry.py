@@ -1,4 +1,5 @@
-"""Face geometry as pure functions: alignment (Umeyama similarity), head pose (Euler angles), boxes."""
+"""Face geometry as pure functions: alignment (Umeyama similarity), head pose (Euler angles),
+boxes."""
 from __future__ import annotations
 
 import math
@@ -16,7 +17,8 @@ CROP_TEMPLATE = np.array([[0.33, 0.40], [0.67, 0.40], [0.37, 0.74], [0.63, 0.74]
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """(2, 3) least-squares similarity (rotation, uniform scale, shift) mapping src (N, 2) onto dst (N, 2).
+    """(2, 3) least-squares similarity (rotation, uniform scale, shift) mapping src (N, 2) onto dst
+    (N, 2).
 
     Umeyama's closed form; no reflection.
     """
@@ -35,7 +37,8 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def alignment_matrix(landmarks: np.ndarray, size: float = 1.0) -> np.ndarray:
-    """(2, 3) similarity taking landmarks (478, ≥2) pixels to a crop of side `size` (CROP_TEMPLATE)."""
+    """(2, 3) similarity taking landmarks (478, ≥2) pixels to a crop of side `size`
+    (CROP_TEMPLATE)."""
     points = np.stack([
         landmarks[list(RIGHT_EYE), :2].mean(0), landmarks[list(LEFT_EYE), :2].mean(0),
         landmarks[MOUTH[0], :2], landmarks[MOUTH[1], :2],
@@ -44,19 +47,23 @@ def alignment_matrix(landmarks: np.ndarray, size: float = 1.0) -> np.ndarray:
 
 
 def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
-    """(size, size, 3) uint8 crop with eyes and mouth on CROP_TEMPLATE; landmarks (478, ≥2) pixels."""
+    """(size, size, 3) uint8 crop with eyes and mouth on CROP_TEMPLATE; landmarks (478, ≥2)
+    pixels."""
     matrix = alignment_matrix(landmarks, size)
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def aligned_landmarks(landmarks: np.ndarray) -> np.ndarray:
-    """(478, 2) float32 landmarks in aligned-crop units (0–1 across the crop): pose- and scale-free shape."""
+    """(478, 2) float32 landmarks in aligned-crop units (0–1 across the crop): pose- and scale-free
+    shape."""
     matrix = alignment_matrix(landmarks)
     return (landmarks[:, :2] @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 
 
 def euler_from_matrix(matrix: np.ndarray) -> tuple[float, float, float]:
-    """(pitch, yaw, roll) in degrees from MediaPipe's 4×4 face transform (rotation about x, y, z)."""
+    """(pitch, yaw, roll) in degrees from MediaPipe's 4×4 face transform
+    (rotation about x, y, z)."""
     r = np.asarray(matrix)[:3, :3]
     r = r / np.linalg.norm(r, axis=0, keepdims=True)  # drop the scale MediaPipe folds in
     pitch = math.degrees(math.atan2(r[2, 1], r[2, 2]))

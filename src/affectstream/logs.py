@@ -11,7 +11,8 @@ import re
 import sys
 import threading
 
-# glog/absl lines ("W0000 00:00:17.. 123 file.cc:12] ...") and LiteRT's "INFO: [file.cc:36] ..." lines.
+# glog/absl lines ("W0000 00:00:17.. 123 file.cc:12] ...") and LiteRT's "INFO: [file.cc:36] ..."
+# lines.
 NATIVE_LOG = re.compile(rb"^([IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\]|(INFO|WARNING): |"
                         rb"WARNING: Logging before InitGoogle)")
 
@@ -46,7 +47,8 @@ def filter_native_logs() -> None:
         return
     terminal = os.dup(2)
     sys.stderr.flush()
-    sys.stderr = open(terminal, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8", errors="replace")
+    sys.stderr = open(terminal, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
+                      errors="replace")
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)

@@ -42,22 +42,24 @@ def setting(default, help: str, *, choices: tuple | Callable[[], tuple] | None =
 
 @dataclass(frozen=True)
 class PipelineOptions:
-    """Every setting of an `AffectStream`; validated on construction (AffectStreamError if wrong)."""
+    """Every setting of an `AffectStream`; validated on construction (AffectStreamError if
+    wrong)."""
 
-    mode: str = setting("auto", "auto: live for cameras and live URLs, else offline; offline: every "
-                        "frame; live: the newest frame only, stale ones dropped", choices=MODES)
+    mode: str = setting("auto", "auto: live for cameras and live URLs, else offline; offline: "
+                        "every frame; live: the newest frame only, stale ones dropped",
+                        choices=MODES)
     max_faces: int = setting(4, "faces per frame", minimum=1)
     max_gap: float = setting(1.0, "seconds a face may vanish and keep its face_id", minimum=0.0)
-    landmarker: str | None = setting(None, "path to face_landmarker.task (default: found or fetched)",
-                                     metavar="PATH")
+    landmarker: str | None = setting(None, "path to face_landmarker.task (default: found or "
+                                     "fetched)", metavar="PATH")
     frame_model: str = setting("fusion", "per-frame model", choices=_frame_models)
     weights: str | None = setting(None, "per-frame model weights (default: the shipped ones)",
                                   metavar="PATH")
     au_source: str = setting("model", "AU intensities from the trained model or from MediaPipe's "
                              "blendshapes mapped to FACS", choices=AU_SOURCES)
-    temporal: str = setting("ap", "temporal model over each face's past: ap (the Affective Process, "
-                            "with valence_std/arousal_std), affwildnet (the CNN-RNN) or none "
-                            "(per-frame estimates)", choices=_temporal_models)
+    temporal: str = setting("ap", "temporal model over each face's past: ap (the Affective "
+                            "Process, with valence_std/arousal_std), affwildnet (the CNN-RNN) or "
+                            "none (per-frame estimates)", choices=_temporal_models)
     temporal_weights: str | None = setting(None, "weights of the temporal model (default: the "
                                            "shipped ones)", metavar="PATH")
     context_seconds: float | None = setting(None, "the Affective Process's context window in "

@@ -92,7 +92,8 @@ class AffectStream:
             self.temporal = registry.get("temporal", o.temporal).cls.from_options(o)
         self.blendshape_au = BlendshapeAU() if o.au_source == "blendshapes" else None
         # Built now so a missing model file fails here, not mid-run.
-        self.tracker: FaceStage = FaceTracker(o.landmarker, max_faces=o.max_faces, max_gap=o.max_gap)
+        self.tracker: FaceStage = FaceTracker(o.landmarker, max_faces=o.max_faces,
+                                              max_gap=o.max_gap)
         self._still_tracker: FaceTracker | None = None
         self._tracker_used = False
         self._temporal_ids: set[int] = set()  # the tracks whose state the temporal model holds
@@ -302,5 +303,6 @@ def analyze_image(image, *, max_faces: int = 4, au_source: str = "model") -> lis
     with _still_lock:
         if options not in _still_pipelines:
             _still_pipelines[options] = AffectStream(options)
-        rows = _still_pipelines[options].analyze(Frame(0, 0.0, rgb, time.perf_counter()), still=True)
+        rows = _still_pipelines[options].analyze(Frame(0, 0.0, rgb, time.perf_counter()),
+                                                 still=True)
     return [r for r in rows if r.success]

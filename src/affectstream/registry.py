@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import os
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from .errors import AffectStreamError
@@ -63,6 +64,8 @@ class Entry:
 
 _entries: dict[tuple[str, str], Entry] = {}
 _BUILTIN_PACKAGES = ("affectstream.models", "affectstream.writers")
+PLUGIN_GROUP = "affectstream.plugins"  # entry points of installed packages that register more
+_plugins_loaded = False
 
 
 def register(kind: str, name: str, *, weights: Weights | None = None, trainer: str | None = None):
@@ -80,6 +83,24 @@ def register(kind: str, name: str, *, weights: Weights | None = None, trainer: s
 def _load_builtins() -> None:
     for package in _BUILTIN_PACKAGES:  # importing them runs their @register lines
         importlib.import_module(package)
+    _load_plugins()
+
+
+def _load_plugins() -> None:
+    """Import the modules that register more components, once: the `affectstream.plugins` entry
+    points of installed packages and the modules named in AFFECTSTREAM_PLUGINS (comma-separated)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    named = [n.strip() for n in os.environ.get("AFFECTSTREAM_PLUGINS", "").split(",") if n.strip()]
+    loaders = [(ep.value, ep.load) for ep in entry_points(group=PLUGIN_GROUP)]
+    loaders += [(name, lambda name=name: importlib.import_module(name)) for name in named]
+    for name, load in loaders:
+        try:
+            load()
+        except Exception as e:  # a broken plugin is the user's to fix, said in one line
+            raise AffectStreamError(f"cannot load the affectstream plugin {name!r} ({e})") from None
 
 
 def entries(kind: str) -> list[Entry]:

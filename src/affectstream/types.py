@@ -71,7 +71,8 @@ class FrameOutput:
 
 @dataclass
 class Affect:
-    """The public result: one face in one frame, or one row with track_id None for a frame with no face.
+    """The public result: one face in one frame, or one row with track_id None for a frame with no
+    face.
 
     box: (x, y, w, h) pixels; pose: (pitch, yaw, roll) degrees; au: {"AU01": 0–5, …};
     emotion: {"happiness": probability, …}; *_std: the temporal model's standard deviations;
@@ -103,7 +104,8 @@ class Affect:
 
 @dataclass
 class Summary:
-    """What one run over a source did; `stopped_at` is set when the source ended early on an error."""
+    """What one run over a source did; `stopped_at` is set when the source ended early on an
+    error."""
 
     source: str
     frames: int = 0

@@ -1,8 +1,8 @@
 """The Gradio demo: live webcam affect and video files to CSV, on the public API.
 
 Each browser session has its own pipeline (tracker and temporal state) in a gr.State; nothing is
-global. The video tab runs `AffectStream(mode="offline").run(csv=...)` exactly as `affectstream process`
-does, so its CSV is the CLI's, byte for byte, for the same file and settings.
+global. The video tab runs `AffectStream(mode="offline").run(csv=...)` exactly as `affectstream
+process` does, so its CSV is the CLI's, byte for byte, for the same file and settings.
 """
 from __future__ import annotations
 
@@ -56,7 +56,8 @@ class LiveSession:
             if self.closed:
                 return None
             now = time.perf_counter() - self.started
-            now = max(now, self.last_timestamp + 0.001)  # MediaPipe's video mode needs rising timestamps
+            # MediaPipe's video mode needs rising timestamps
+            now = max(now, self.last_timestamp + 0.001)
             self.last_timestamp = now
             rows = self.pipeline.analyze(Frame(self.frames, now, image, time.perf_counter()))
             self.frames += 1
@@ -71,7 +72,8 @@ class LiveSession:
 
 
 def demo_options(mode: str, *values) -> PipelineOptions:
-    """PipelineOptions from the settings panel's values (DEMO_SETTINGS order); sliders give floats."""
+    """PipelineOptions from the settings panel's values (DEMO_SETTINGS order); sliders give
+    floats."""
     settings = {spec.name: int(round(v)) if spec.type == "int" else v
                 for spec, v in zip(option_fields(DEMO_SETTINGS), values)}
     return PipelineOptions(mode=mode, **settings)
@@ -103,9 +105,10 @@ def draw_faces(image: np.ndarray, rows: list[Affect]) -> np.ndarray:
         label = f"#{r.track_id}  v {r.valence:+.2f}  a {r.arousal:+.2f}"
         (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
         top = max(0, y - th - 8)
-        cv2.rectangle(out, (x, top), (x + tw + 6, top + th + 8), rgb, -1)  # a filled tag stays legible
-        cv2.putText(out, label, (x + 3, top + th + 3), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
-                    cv2.LINE_AA)
+        # a filled tag stays legible
+        cv2.rectangle(out, (x, top), (x + tw + 6, top + th + 8), rgb, -1)
+        cv2.putText(out, label, (x + 3, top + th + 3), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
@@ -118,7 +121,8 @@ def reading(rows: list[Affect]) -> list[dict]:
         face = {"face_id": r.track_id, "detected": r.success, "valence": round(r.valence, 3),
                 "arousal": round(r.arousal, 3)}
         if r.valence_std is not None:
-            face["valence_std"], face["arousal_std"] = round(r.valence_std, 3), round(r.arousal_std, 3)
+            face["valence_std"], face["arousal_std"] = (round(r.valence_std, 3),
+                                                        round(r.arousal_std, 3))
         if r.emotion:
             face["top_emotion"] = max(r.emotion, key=r.emotion.get)
         face["au"] = {a: round(r.au[a], 2) for a in AU_NAMES}
@@ -127,7 +131,8 @@ def reading(rows: list[Affect]) -> list[dict]:
 
 
 def on_frame(image, session: LiveSession | None, temporal: str, max_faces, au_source: str):
-    """One webcam frame → annotated frame, the three plots, top emotions, the reading, the status."""
+    """One webcam frame → annotated frame, the three plots, top emotions, the reading, the
+    status."""
     received = time.time()
     if image is None:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), session
@@ -147,7 +152,8 @@ def on_frame(image, session: LiveSession | None, temporal: str, max_faces, au_so
     emotions = dict(first.emotion) if first is not None and first.emotion else {}
     elapsed = time.perf_counter() - session.started
     if detected:
-        status = (f"{len(detected)} face{'s' if len(detected) > 1 else ''} in view · frame {session.frames} · "
+        status = (f"{len(detected)} face{'s' if len(detected) > 1 else ''} in view · "
+                  f"frame {session.frames} · "
                   f"{session.frames / max(elapsed, 1e-6):.1f} frames/s processed")
     else:
         status = ("**No face in view.** Face the camera with light on your face"
@@ -160,7 +166,8 @@ def on_frame(image, session: LiveSession | None, temporal: str, max_faces, au_so
 def reset(session: LiveSession | None):
     if session is not None:
         session.close()
-    return None, None, None, None, None, {}, "Reset: the next frame starts a new tracker and temporal state.", None
+    return (None, None, None, None, None, {},
+            "Reset: the next frame starts a new tracker and temporal state.", None)
 
 
 def analyze_video(path, temporal: str, max_faces, au_source: str, max_minutes: float,
@@ -175,7 +182,8 @@ def analyze_video(path, temporal: str, max_faces, au_source: str, max_minutes: f
     except AffectStreamError as e:
         raise gr.Error(f"Not a video affectstream can read: {e}") from None
     if frames and frames / fps > max_minutes * 60:
-        raise gr.Error(f"This video lasts {frames / fps / 60:.1f} min; the limit here is {max_minutes:g} min. "
+        raise gr.Error(f"This video lasts {frames / fps / 60:.1f} min; "
+                       f"the limit here is {max_minutes:g} min. "
                        "Use `affectstream process` for long files.")
     folder = Path(tempfile.mkdtemp(prefix="affectstream-demo-"))
     csv_path = folder / f"{Path(path).stem}.csv"
@@ -193,7 +201,8 @@ def analyze_video(path, temporal: str, max_faces, au_source: str, max_minutes: f
         raise gr.Error(f"Could not analyse this video: {e}") from None
     progress(1.0, desc="drawing the annotated video")
     annotated = annotate_video(path, rows, folder / f"{Path(path).stem}_annotated.mp4", draw_faces)
-    message = (f"{summary.frames} frames, {summary.frames_with_face} with a face, {len(summary.ids)} face id(s)"
+    message = (f"{summary.frames} frames, {summary.frames_with_face} with a face, "
+               f"{len(summary.ids)} face id(s)"
                + ("" if summary.frames_with_face else " — **no face was found in this video**."))
     return str(annotated), va_timeline(rows), au_strip(rows), str(csv_path), message
 
@@ -212,47 +221,61 @@ def model_cards() -> str:
 
 def build_app(max_minutes: float = 10.0) -> gr.Blocks:
     with gr.Blocks(title="affectstream", analytics_enabled=False) as app:
-        gr.Markdown("# affectstream\nValence, arousal, FACS action units and emotions from your face, "
-                    "frame by frame. Nothing is stored: frames are analysed in memory and forgotten.")
-        with gr.Accordion("Settings", open=False):
-            with gr.Row():
-                settings = settings_panel()
-        with gr.Accordion("What the numbers are trained on, and how good they are (model cards)", open=False):
+        gr.Markdown("# affectstream\nValence, arousal, FACS action units and emotions from your "
+                    "face, frame by frame. Nothing is stored: frames are analysed in memory and "
+                    "forgotten.")
+        with gr.Accordion("Settings", open=False), gr.Row():
+            settings = settings_panel()
+        with gr.Accordion("What the numbers are trained on, and how good they are "
+                          "(model cards)", open=False):
             gr.Markdown(model_cards())
         with gr.Tab("Webcam"):
-            session = gr.State(None, delete_callback=lambda s: s.close() if s is not None else None)
-            with gr.Row():
-                camera = gr.Image(sources=["webcam"], streaming=True, label="Camera", type="numpy")
-                annotated = gr.Image(label="Faces", format="jpeg", elem_id="annotated")
-            status = gr.Markdown("Start the camera: click it, then Record.", elem_id="status")
-            with gr.Row():
-                circumplex = gr.Image(label="Circumplex", show_label=False, format="jpeg", elem_id="circumplex")
-                timeline = gr.Image(label="Valence and arousal", show_label=False, format="jpeg", elem_id="timeline")
-            with gr.Row():
-                bars = gr.Image(label="Action units", show_label=False, format="jpeg", elem_id="au-bars")
-                emotions = gr.Label(num_top_classes=3, label="Top emotions", elem_id="emotions")
-            with gr.Accordion("Latest reading (numbers)", open=True):
-                readout = gr.JSON(elem_id="reading")
-            reset_button = gr.Button("Reset", elem_id="reset")
-            outputs = [annotated, circumplex, timeline, bars, emotions, readout, status, session]
-            camera.stream(on_frame, [camera, session, *settings], outputs, stream_every=0.05,
-                          time_limit=3600, concurrency_limit=None, show_progress="hidden")
-            reset_button.click(reset, [session], outputs)
+            webcam_tab(settings)
         with gr.Tab("Video file"):
-            limit = gr.Number(max_minutes, visible=False)
-            with gr.Row():
-                video = gr.Video(label="Video to analyse", sources=["upload"], elem_id="video-input")
-                played = gr.Video(label="Annotated", elem_id="annotated-video")
-            run = gr.Button("Analyse", variant="primary", elem_id="analyse")
-            summary = gr.Markdown(elem_id="video-summary")
-            with gr.Row():
-                va_plot = gr.Image(label="Valence and arousal over time", show_label=False, elem_id="va-timeline")
-                au_plot = gr.Image(label="Action units over time", show_label=False, elem_id="au-strip")
-            csv_file = gr.File(label="CSV (same schema as `affectstream process`)", elem_id="csv")
-            run.click(analyze_video, [video, *settings, limit],
-                      [played, va_plot, au_plot, csv_file, summary], concurrency_limit=2)
+            video_tab(settings, max_minutes)
     app.queue(default_concurrency_limit=None)
     return app
+
+
+def webcam_tab(settings: list[gr.Component]) -> None:
+    """The live tab: camera in, annotated frame, circumplex, timeline, AU bars, emotions out."""
+    session = gr.State(None, delete_callback=lambda s: s.close() if s is not None else None)
+    with gr.Row():
+        camera = gr.Image(sources=["webcam"], streaming=True, label="Camera", type="numpy")
+        annotated = gr.Image(label="Faces", format="jpeg", elem_id="annotated")
+    status = gr.Markdown("Start the camera: click it, then Record.", elem_id="status")
+    with gr.Row():
+        circumplex = gr.Image(label="Circumplex", show_label=False, format="jpeg",
+                              elem_id="circumplex")
+        timeline = gr.Image(label="Valence and arousal", show_label=False, format="jpeg",
+                            elem_id="timeline")
+    with gr.Row():
+        bars = gr.Image(label="Action units", show_label=False, format="jpeg", elem_id="au-bars")
+        emotions = gr.Label(num_top_classes=3, label="Top emotions", elem_id="emotions")
+    with gr.Accordion("Latest reading (numbers)", open=True):
+        readout = gr.JSON(elem_id="reading")
+    reset_button = gr.Button("Reset", elem_id="reset")
+    outputs = [annotated, circumplex, timeline, bars, emotions, readout, status, session]
+    camera.stream(on_frame, [camera, session, *settings], outputs, stream_every=0.05,
+                  time_limit=3600, concurrency_limit=None, show_progress="hidden")
+    reset_button.click(reset, [session], outputs)
+
+
+def video_tab(settings: list[gr.Component], max_minutes: float) -> None:
+    """The file tab: upload, analyse offline, annotated video, plots and the CSV."""
+    limit = gr.Number(max_minutes, visible=False)
+    with gr.Row():
+        video = gr.Video(label="Video to analyse", sources=["upload"], elem_id="video-input")
+        played = gr.Video(label="Annotated", elem_id="annotated-video")
+    run = gr.Button("Analyse", variant="primary", elem_id="analyse")
+    summary = gr.Markdown(elem_id="video-summary")
+    with gr.Row():
+        va_plot = gr.Image(label="Valence and arousal over time", show_label=False,
+                           elem_id="va-timeline")
+        au_plot = gr.Image(label="Action units over time", show_label=False, elem_id="au-strip")
+    csv_file = gr.File(label="CSV (same schema as `affectstream process`)", elem_id="csv")
+    run.click(analyze_video, [video, *settings, limit],
+              [played, va_plot, au_plot, csv_file, summary], concurrency_limit=2)
 
 
 def main(host: str = "127.0.0.1", port: int = 7860, max_minutes: float = 10.0) -> None:

@@ -1,7 +1,7 @@
-"""The demo's live plots, drawn with matplotlib (Agg) into RGB arrays: the valence/arousal circumplex
-with the current point, its ±1σ ellipse and a fading trail; valence and arousal over the last
-seconds; the 12 AU intensities. One LivePlots per browser session; figures are built once and their
-artists updated, which keeps a redraw to a few milliseconds."""
+"""The demo's live plots, drawn with matplotlib (Agg) into RGB arrays: the valence/arousal
+circumplex with the current point, its ±1σ ellipse and a fading trail; valence and arousal over the
+last seconds; the 12 AU intensities. One LivePlots per browser session; figures are built once and
+their artists updated, which keeps a redraw to a few milliseconds."""
 from __future__ import annotations
 
 from collections import deque
@@ -15,7 +15,8 @@ from matplotlib.patches import Circle, Ellipse
 
 from ..types import AU_NAMES, Affect
 
-TRACK_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+TRACK_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
+                 "#17becf")
 
 
 def colour(track_id: int) -> str:
@@ -41,8 +42,8 @@ class Reading:
 
     @classmethod
     def of(cls, time: float, affect: Affect) -> Reading:
-        return cls(time, affect.track_id, affect.valence, affect.arousal, affect.valence_std, affect.arousal_std,
-                   np.array([affect.au[a] for a in AU_NAMES]))
+        return cls(time, affect.track_id, affect.valence, affect.arousal, affect.valence_std,
+                   affect.arousal_std, np.array([affect.au[a] for a in AU_NAMES]))
 
 
 def _canvas(width: float, height: float) -> tuple[Figure, FigureCanvasAgg]:
@@ -86,10 +87,12 @@ class LivePlots:
         for x, y, text in ((0.72, 0.72, "excited"), (-0.72, 0.72, "tense"), (-0.72, -0.72, "sad"),
                            (0.72, -0.72, "calm")):
             ax.text(x, y, text, ha="center", va="center", color="#888", fontsize=9)
-        ax.set(xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), xlabel="valence", ylabel="arousal", aspect="equal")
+        ax.set(xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), xlabel="valence", ylabel="arousal",
+               aspect="equal")
         ax.set_title("circumplex: now, ±1σ, last 3 s", fontsize=10)
         self.trail = ax.scatter([], [], s=12, linewidths=0, animated=True)
-        self.points = ax.scatter([], [], s=60, edgecolors="black", linewidths=0.8, zorder=3, animated=True)
+        self.points = ax.scatter([], [], s=60, edgecolors="black", linewidths=0.8, zorder=3,
+                                 animated=True)
         self.ellipses: list[Ellipse] = []
         self.circle_blit = _Blit(self.circle_figure, self.circle_canvas)
 
@@ -108,7 +111,8 @@ class LivePlots:
     def _bars(self) -> None:
         self.au_figure, self.au_canvas = _canvas(6, 2.6)
         ax = self.au_axes = self.au_figure.add_axes((0.1, 0.22, 0.88, 0.64))
-        self.au_bars = ax.bar(range(len(AU_NAMES)), np.zeros(len(AU_NAMES)), color="#2ca02c", animated=True)
+        self.au_bars = ax.bar(range(len(AU_NAMES)), np.zeros(len(AU_NAMES)), color="#2ca02c",
+                              animated=True)
         ax.set(ylim=(0, 5), xticks=range(len(AU_NAMES)), ylabel="intensity 0–5")
         ax.set_xticklabels(AU_NAMES, fontsize=8, rotation=45)
         ax.set_title("action units, first face", fontsize=10)
@@ -116,7 +120,8 @@ class LivePlots:
 
     def add(self, time: float, rows: list[Affect]) -> None:
         """The readings of one frame (faces with a track id; held rows included)."""
-        self.history.extend(Reading.of(time, r) for r in rows if r.track_id is not None and r.valence is not None)
+        self.history.extend(Reading.of(time, r) for r in rows
+                            if r.track_id is not None and r.valence is not None)
         while self.history and time - self.history[0].time > self.seconds:
             self.history.popleft()
 
@@ -127,12 +132,14 @@ class LivePlots:
             if now - r.time < 0.5:  # a face not seen for half a second is no longer "now"
                 latest[r.track_id] = r
         first = min(latest, default=None)  # the main face: the lowest id in view
-        return self._draw_circumplex(now, latest), self._draw_timeline(now, first), self._draw_bars(latest.get(first))
+        return (self._draw_circumplex(now, latest), self._draw_timeline(now, first),
+                self._draw_bars(latest.get(first)))
 
     def _draw_circumplex(self, now: float, latest: dict[int, Reading]) -> np.ndarray:
         trail = [r for r in self.history if now - r.time <= self.trail_seconds]
         if trail:
-            rgba = np.array([to_rgba(colour(r.track_id), 0.08 + 0.5 * (1 - (now - r.time) / self.trail_seconds))
+            rgba = np.array([to_rgba(colour(r.track_id),
+                                     0.08 + 0.5 * (1 - (now - r.time) / self.trail_seconds))
                              for r in trail])
             self.trail.set_offsets([(r.valence, r.arousal) for r in trail])
             self.trail.set_facecolors(rgba)
@@ -166,8 +173,9 @@ class LivePlots:
             for values, stds, c in ((v, [r.valence_std for r in rows], "#1f77b4"),
                                     (a, [r.arousal_std for r in rows], "#d62728")):
                 stds = np.array(stds, float)
-                self.bands.append(self.time_axes.fill_between(t, values - stds, values + stds, color=c, alpha=0.15,
-                                                              linewidth=0, animated=True))
+                self.bands.append(self.time_axes.fill_between(t, values - stds, values + stds,
+                                                              color=c, alpha=0.15, linewidth=0,
+                                                              animated=True))
         return self.time_blit.pixels([*self.bands, self.valence_line, self.arousal_line])
 
     def _draw_bars(self, reading: Reading | None) -> np.ndarray:

@@ -21,14 +21,16 @@ def annotate_video(source, rows: list[Affect], out: Path, draw) -> Path:
     with av.open(str(source)) as container, av.open(str(out), "w") as output:
         stream_in = container.streams.video[0]
         rate = stream_in.average_rate or 30
-        stream = output.add_stream("libx264", rate=rate, options={"preset": "veryfast", "crf": "23"})
+        stream = output.add_stream("libx264", rate=rate,
+                                   options={"preset": "veryfast", "crf": "23"})
         stream.pix_fmt = "yuv420p"
         for index, frame in enumerate(container.decode(stream_in)):
             image = frame.to_ndarray(format="rgb24")
             if index == 0:
                 stream.width, stream.height = image.shape[1] // 2 * 2, image.shape[0] // 2 * 2
             image = draw(image, by_frame.get(index, []))[:stream.height, :stream.width]
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image),
+                                                                   format="rgb24")):
                 output.mux(packet)
         for packet in stream.encode():
             output.mux(packet)
@@ -57,9 +59,11 @@ def va_timeline(rows: list[Affect]) -> np.ndarray:
         ax.plot(t, values, color=c, label=name)
         stds = [getattr(r, f"{name}_std") for r in face]
         if face and all(s is not None for s in stds):
-            ax.fill_between(t, values - np.array(stds), values + np.array(stds), color=c, alpha=0.15, linewidth=0)
+            ax.fill_between(t, values - np.array(stds), values + np.array(stds), color=c,
+                            alpha=0.15, linewidth=0)
     ax.axhline(0, color="#bbb", lw=0.8)
-    ax.set(ylim=(-1.05, 1.05), xlabel="seconds", title="first face: valence and arousal (band: ±1σ)")
+    ax.set(ylim=(-1.05, 1.05), xlabel="seconds",
+           title="first face: valence and arousal (band: ±1σ)")
     ax.legend(loc="upper right", fontsize=8, ncols=2)
     return _render(figure)
 
@@ -69,7 +73,8 @@ def au_strip(rows: list[Affect]) -> np.ndarray:
     figure = Figure(figsize=(8, 2.8), dpi=80, layout="constrained")
     ax = figure.add_subplot()
     face = _first_face(rows)
-    values = np.array([[r.au[a] for a in AU_NAMES] for r in face]).T if face else np.zeros((len(AU_NAMES), 1))
+    values = (np.array([[r.au[a] for a in AU_NAMES] for r in face]).T if face
+              else np.zeros((len(AU_NAMES), 1)))
     end = face[-1].timestamp if face else 1.0
     image = ax.imshow(values, aspect="auto", cmap="magma", vmin=0, vmax=5, interpolation="nearest",
                       extent=(0, end, len(AU_NAMES) - 0.5, -0.5))

@@ -30,7 +30,8 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 
 
 class AffectiveProcess(nn.Module):
-    """x (…, N, x_dim), y (…, N, y_dim). `encode` gives r_i; `latent` q(z | r_C); `decode` p(y | x, z, r_C).
+    """x (…, N, x_dim), y (…, N, y_dim). `encode` gives r_i; `latent` q(z | r_C); `decode`
+    p(y | x, z, r_C).
 
     Besides the global latent z, the decoder reads r_C itself (the deterministic path of
     Kim et al.'s attentive NP and of the Affective Process's context encoder), which keeps the
@@ -58,7 +59,8 @@ class AffectiveProcess(nn.Module):
         aggregate = self.r_size - 1  # the length of r_C
         self.latent_net = _mlp([aggregate, hidden, 2 * z_dim])
         self.decoder = _mlp([x_dim + z_dim + aggregate, hidden, hidden, 3 * y_dim])
-        with torch.no_grad():  # the gate starts mostly shut (0.12): smooth until the data say follow
+        # the gate starts mostly shut (0.12): smooth until the data say follow
+        with torch.no_grad():
             self.decoder[-1].bias[2 * y_dim:].fill_(-2.0)
         self.min_std = min_std
         # σ multipliers per output fitted after training on held-back sequences (see calibrate_std).
@@ -90,7 +92,8 @@ class AffectiveProcess(nn.Module):
         return Normal(mu, 0.1 + 0.9 * torch.sigmoid(raw))
 
     def decode(self, x: torch.Tensor, z: torch.Tensor, r_mean: torch.Tensor) -> Normal:
-        """p(y | x, z, r_C); z and r_C either per target (same leading shape as x) or one per set (…, D)."""
+        """p(y | x, z, r_C); z and r_C either per target (same leading shape as x) or one per set
+        (…, D)."""
         r_mean = self.aggregate(r_mean)
         if z.dim() < x.dim():
             z = z.unsqueeze(-2).expand(*x.shape[:-1], z.shape[-1])
@@ -103,17 +106,19 @@ class AffectiveProcess(nn.Module):
         return Normal(mu, self.min_std + torch.nn.functional.softplus(raw))
 
     def window_elbo_loss(self, x, y_context, y_target, context, width: int, mask=None,
-                         kl_weight: float = 1.0, smoothness: float = 0.0, observed=None) -> dict[str, torch.Tensor]:
+                         kl_weight: float = 1.0, smoothness: float = 0.0,
+                         observed=None) -> dict[str, torch.Tensor]:
         """−ELBO when each frame t of (B, T) sequences is a target whose context is the frames of
         `context` (B, T) bool among the last `width` (t included), as a causal stream sees them. The
         posterior reads the true y of the same window. `mask` (B, T) selects the scored targets.
 
-        smoothness > 0 adds that weight × the total variation |μ_t − μ_{t−1}| (summed over outputs) of
-        the predicted mean as used at run time (z at the prior's mean): the prior that affect is
+        smoothness > 0 adds that weight × the total variation |μ_t − μ_{t−1}| (summed over outputs)
+        of the predicted mean as used at run time (z at the prior's mean): the prior that affect is
         piecewise smooth, whose L1 form still lets the estimate jump where the evidence changes.
         `observed` (B, T, y_dim) bool: which targets are labelled (the others count for nothing)."""
         prior_r = window_mean(self.encode(x, y_context), context, width)
-        posterior = self.latent(window_mean(self.encode(x, y_target), torch.ones_like(context), width))
+        posterior = self.latent(window_mean(self.encode(x, y_target), torch.ones_like(context),
+                                            width))
         prior = self.latent(prior_r)
         log_prob = self.decode(x, posterior.rsample(), prior_r).log_prob(y_target)
         likelihood = (log_prob if observed is None else log_prob * observed).sum(-1)
@@ -130,15 +135,17 @@ class AffectiveProcess(nn.Module):
             loss = loss + smoothness * parts["variation"]
         return {"loss": loss, **parts}
 
-    def predict(self, r_mean: torch.Tensor, x_target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(self, r_mean: torch.Tensor,
+                x_target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, std) of y at the targets, with z at the mean of q(z | context); std calibrated."""
         out = self.decode(x_target, self.latent(r_mean).mean, r_mean)
         return out.mean, out.stddev * self.std_scale
 
 
 def window_mean(r: torch.Tensor, keep: torch.Tensor, width: int, ahead: int = 0) -> torch.Tensor:
-    """(B, T, R) mean of r over the kept frames in [t − width + 1, t + ahead]; zero where none is kept
-    (a cumulative sum, so O(T) whatever the width). ahead > 0 gives the offline, centred context."""
+    """(B, T, R) mean of r over the kept frames in [t − width + 1, t + ahead]; zero where none is
+    kept (a cumulative sum, so O(T) whatever the width). ahead > 0 gives the offline, centred
+    context."""
     r = r * keep[..., None]
     zero = torch.zeros_like(r[:, :1])
     total = torch.cat([zero, r.cumsum(1)], 1)
@@ -203,7 +210,8 @@ class AffectiveProcessStage:
     @classmethod
     def load_network(cls, path=None) -> tuple[AffectiveProcess, dict]:
         """(the network at `path` (default: the shipped weights), the file's metadata)."""
-        how = "train one with `affectstream train temporal --model ap` or pass --temporal-weights PATH"
+        how = ("train one with `affectstream train temporal --model ap` or pass "
+               "--temporal-weights PATH")
         return load_net(AffectiveProcess, path or WEIGHTS.path, "Affective Process", how)
 
     @classmethod

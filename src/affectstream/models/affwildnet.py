@@ -18,7 +18,8 @@ from .weights import load_net
 
 
 class AffWildNet(nn.Module):
-    """features (B, T, D) → valence_arousal (B, T, 2) −1…1, au (B, T, 12) 0–5, hidden (layers, B, H)."""
+    """features (B, T, D) → valence_arousal (B, T, 2) −1…1, au (B, T, 12) 0–5, hidden (layers, B,
+    H)."""
 
     def __init__(self, input_dim: int, hidden: int = 128, layers: int = 2, dropout: float = 0.2):
         super().__init__()

@@ -1,7 +1,7 @@
 """AU intensities from MediaPipe's ARKit-style blendshapes: a transparent, uncalibrated estimator.
 
-Each DISFA AU is the mean of its blendshapes (left and right averaged) times 5, so 0–1 scores land on
-the 0–5 FACS scale, following `arkit_blendshapes_to_facs.csv`. Three AUs need more than a lookup:
+Each DISFA AU is the mean of its blendshapes (left and right averaged) times 5, so 0–1 scores land
+on the 0–5 FACS scale, following `arkit_blendshapes_to_facs.csv`. Three AUs need more than a lookup:
 
 - AU25 (lips part) has no blendshape: the larger of jaw opening net of `mouthClose` and the
   inner-lip gap measured on the landmarks.
@@ -39,15 +39,19 @@ FULL_LIP_GAP = 0.4
 
 
 def lip_separation(landmarks: np.ndarray) -> np.ndarray | float:
-    """Inner-lip gap over inner mouth width, 0 when the lips touch; landmarks (…, 478, ≥2), any similarity frame."""
+    """Inner-lip gap over inner mouth width, 0 when the lips touch; landmarks (…, 478, ≥2), any
+    similarity frame."""
     landmarks = np.asarray(landmarks, np.float32)
-    gap = np.linalg.norm(landmarks[..., UPPER_INNER_LIP, :2] - landmarks[..., LOWER_INNER_LIP, :2], axis=-1)
-    width = np.linalg.norm(landmarks[..., MOUTH_LEFT, :2] - landmarks[..., MOUTH_RIGHT, :2], axis=-1)
+    gap = np.linalg.norm(landmarks[..., UPPER_INNER_LIP, :2] - landmarks[..., LOWER_INNER_LIP, :2],
+                         axis=-1)
+    width = np.linalg.norm(landmarks[..., MOUTH_LEFT, :2] - landmarks[..., MOUTH_RIGHT, :2],
+                           axis=-1)
     return np.where(width > 0, gap / np.maximum(width, 1e-9), 0.0)
 
 
 def au_from_blendshapes(blendshapes: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """(…, 12) float32 AU intensities 0–5 in AU_NAMES order from (…, 52) blendshapes and (…, 478, ≥2) landmarks."""
+    """(…, 12) float32 AU intensities 0–5 in AU_NAMES order from (…, 52) blendshapes and (…, 478,
+    ≥2) landmarks."""
     b = np.asarray(blendshapes, np.float32)
 
     def mean(*names):
@@ -56,10 +60,12 @@ def au_from_blendshapes(blendshapes: np.ndarray, landmarks: np.ndarray) -> np.nd
     values = {au: mean(*names) for au, names in AU_BLENDSHAPES.items()}
     smile = values["AU12"]
     values["AU06"] = np.sqrt(mean("eyeSquintLeft", "eyeSquintRight") * smile)
-    values["AU09"] = np.sqrt(values["AU04"] * mean("mouthUpperUpLeft", "mouthUpperUpRight")) * (1 - smile)
+    values["AU09"] = (np.sqrt(values["AU04"] * mean("mouthUpperUpLeft", "mouthUpperUpRight"))
+                      * (1 - smile))
     jaw = b[..., _INDEX["jawOpen"]] - b[..., _INDEX["mouthClose"]]
     values["AU25"] = np.maximum(jaw, lip_separation(landmarks) / FULL_LIP_GAP)
-    return np.clip(np.stack([values[au] for au in AU_NAMES], axis=-1) * 5.0, 0.0, 5.0).astype(np.float32)
+    return np.clip(np.stack([values[au] for au in AU_NAMES], axis=-1) * 5.0,
+                   0.0, 5.0).astype(np.float32)
 
 
 class BlendshapeAU:

@@ -1,4 +1,5 @@
-"""The per-frame model: a small CNN on the aligned grey face fused with an MLP on blendshapes and shape.
+"""The per-frame model: a small CNN on the aligned grey face fused with an MLP on blendshapes and
+shape.
 
 As AffWildNet concatenates landmarks with CNN features, the two branches meet in one embedding,
 from which three heads read valence/arousal (−1…1), 12 DISFA AU intensities (0–5) and 8 emotion
@@ -17,7 +18,8 @@ from ..types import AU_NAMES, EMOTION_NAMES, Face, FrameOutput
 from .weights import load_net
 
 INPUT_SIZE = 48  # FER+'s resolution: training images carry no more detail than this
-SHAPE_POINTS = tuple(range(0, 468, 4))  # a 117-point subset of the mesh, enough for expression shape
+# a 117-point subset of the mesh, enough for expression shape
+SHAPE_POINTS = tuple(range(0, 468, 4))
 GEOMETRY_DIM = 52 + 2 * len(SHAPE_POINTS)
 
 
@@ -35,18 +37,21 @@ def shape_input(landmarks: np.ndarray) -> np.ndarray:
 
 
 def _stage(c_in: int, c_out: int) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True), nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
 class FrameNet(nn.Module):
     """image (B, 1, 48, 48) 0–1, blendshapes (B, 52) 0–1, shape (B, 234) → dict of
     embedding (B, embed), valence_arousal (B, 2) −1…1, au (B, 12) 0–5, emotion (B, 8) logits.
 
-    keep_image / keep_geometry (B,) 0/1 zero a branch per sample (modality dropout; all ones at inference).
+    keep_image / keep_geometry (B,) 0/1 zero a branch per sample (modality dropout; all ones at
+    inference).
     """
 
-    def __init__(self, channels: tuple[int, ...] = (32, 64, 128, 192), hidden: int = 128, embed: int = 256):
+    def __init__(self, channels: tuple[int, ...] = (32, 64, 128, 192), hidden: int = 128,
+                 embed: int = 256):
         super().__init__()
         layers, c = [], 1
         for k, width in enumerate(channels):
@@ -55,15 +60,18 @@ class FrameNet(nn.Module):
             if k < len(channels) - 1:
                 layers.append(nn.MaxPool2d(2))
         self.cnn = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.geometry = nn.Sequential(nn.Linear(GEOMETRY_DIM, hidden), nn.ReLU(inplace=True), nn.Dropout(0.1),
-                                      nn.Linear(hidden, hidden), nn.ReLU(inplace=True))
-        self.fuse = nn.Sequential(nn.Dropout(0.3), nn.Linear(c + hidden, embed), nn.ReLU(inplace=True))
+        self.geometry = nn.Sequential(nn.Linear(GEOMETRY_DIM, hidden), nn.ReLU(inplace=True),
+                                      nn.Dropout(0.1), nn.Linear(hidden, hidden),
+                                      nn.ReLU(inplace=True))
+        self.fuse = nn.Sequential(nn.Dropout(0.3), nn.Linear(c + hidden, embed),
+                                  nn.ReLU(inplace=True))
         self.valence_arousal = nn.Linear(embed, 2)
         self.au = nn.Linear(embed, len(AU_NAMES))
         self.emotion = nn.Linear(embed, len(EMOTION_NAMES))
         self.config = {"channels": list(channels), "hidden": hidden, "embed": embed}
 
-    def forward(self, image, blendshapes, shape, keep_image=None, keep_geometry=None) -> dict[str, torch.Tensor]:
+    def forward(self, image, blendshapes, shape, keep_image=None,
+                keep_geometry=None) -> dict[str, torch.Tensor]:
         # Per-image standardisation: lighting and contrast vary far more in video than in FER+.
         mean = image.mean(dim=(1, 2, 3), keepdim=True)
         std = image.std(dim=(1, 2, 3), keepdim=True).clamp_min(0.02)
@@ -101,7 +109,8 @@ def load_frame_net(path=None) -> FrameNet:
 
 @register("frame", "fusion", weights=WEIGHTS)
 class FusionModel:
-    """Per-frame stage: faces -> FrameOutput with embedding, valence, arousal, AUs and emotion logits."""
+    """Per-frame stage: faces -> FrameOutput with embedding, valence, arousal, AUs and emotion
+    logits."""
 
     produces = ("au", "valence", "emotion")
 
@@ -122,4 +131,5 @@ class FusionModel:
         va, au = out["valence_arousal"].numpy(), out["au"].numpy()
         embedding, emotion, shape = out["embedding"].numpy(), out["emotion"].numpy(), shape.numpy()
         return [FrameOutput(embedding=embedding[i], shape=shape[i], valence=float(va[i, 0]),
-                            arousal=float(va[i, 1]), au=au[i], emotion=emotion[i]) for i in range(len(faces))]
+                            arousal=float(va[i, 1]), au=au[i], emotion=emotion[i])
+                for i in range(len(faces))]

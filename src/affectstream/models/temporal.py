@@ -19,6 +19,7 @@ def temporal_input(out: FrameOutput | None, x_dim: int) -> tuple[torch.Tensor, t
     y = the prediction; zeros (present = 0) for a frame in which the track was not detected."""
     if out is None:
         return torch.zeros(x_dim), torch.zeros(PREDICTION_DIM)
-    y = torch.from_numpy(np.concatenate([[out.valence, out.arousal], out.au / 5]).astype(np.float32))
+    y = torch.from_numpy(np.concatenate([[out.valence, out.arousal],
+                                         out.au / 5]).astype(np.float32))
     x = torch.cat([torch.from_numpy(out.embedding), torch.from_numpy(out.shape), y, torch.ones(1)])
     return x, y

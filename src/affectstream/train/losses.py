@@ -8,7 +8,8 @@ def ccc_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """1 − CCC per column, averaged; (N, D) tensors, population moments over the batch."""
     pm, tm = predicted.mean(0), target.mean(0)
     cov = ((predicted - pm) * (target - tm)).mean(0)
-    ccc = 2 * cov / (predicted.var(0, unbiased=False) + target.var(0, unbiased=False) + (pm - tm) ** 2 + 1e-8)
+    ccc = 2 * cov / (predicted.var(0, unbiased=False) + target.var(0, unbiased=False)
+                     + (pm - tm) ** 2 + 1e-8)
     return (1 - ccc).mean()
 
 

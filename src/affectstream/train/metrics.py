@@ -37,7 +37,8 @@ def rmse(x, y) -> float:
 
 
 def icc3_1(x, y) -> float:
-    """ICC(3,1), two-way mixed, consistency, single rater (Shrout & Fleiss), for two raters x and y."""
+    """ICC(3,1), two-way mixed, consistency, single rater (Shrout & Fleiss), for two raters
+    x and y."""
     x, y = _pair(x, y)
     ratings = np.stack([x, y], axis=1)  # (n targets, k=2 raters)
     n, k = ratings.shape

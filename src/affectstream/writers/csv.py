@@ -10,8 +10,8 @@ from ..errors import AffectStreamError
 from ..registry import register
 from ..types import AU_NAMES, EMOTION_NAMES, Affect
 
-BASE_COLUMNS = ("frame", "timestamp", "face_id", "success", "confidence", "face_x", "face_y", "face_w", "face_h",
-                "pose_Rx", "pose_Ry", "pose_Rz")
+BASE_COLUMNS = ("frame", "timestamp", "face_id", "success", "confidence", "face_x", "face_y",
+                "face_w", "face_h", "pose_Rx", "pose_Ry", "pose_Rz")
 AU_COLUMNS = tuple(f"{au}_r" for au in AU_NAMES)
 VA_COLUMNS = ("valence", "arousal")
 STD_COLUMNS = ("valence_std", "arousal_std")
@@ -19,7 +19,8 @@ EMOTION_COLUMNS = tuple(f"emo_{e}" for e in EMOTION_NAMES)
 
 
 def csv_columns(produces: set[str] | tuple[str, ...] = ("au",)) -> tuple[str, ...]:
-    """The CSV header for a pipeline whose stages produce `produces` ("au", "valence", "emotion")."""
+    """The CSV header for a pipeline whose stages produce `produces` ("au", "valence",
+    "emotion")."""
     columns = BASE_COLUMNS
     if "au" in produces:
         columns += AU_COLUMNS
@@ -36,7 +37,8 @@ def _fmt(value, digits: int) -> str:
 
 def csv_row(a: Affect, columns: tuple[str, ...]) -> list[str]:
     """One CSV row; empty cells where a value was not produced (never a placeholder number)."""
-    row = {"frame": str(a.frame), "timestamp": f"{a.timestamp:.4f}", "success": "1" if a.success else "0",
+    row = {"frame": str(a.frame), "timestamp": f"{a.timestamp:.4f}",
+           "success": "1" if a.success else "0",
            "face_id": "" if a.track_id is None else str(a.track_id), "confidence": _fmt(a.score, 3)}
     for name, value in zip(("face_x", "face_y", "face_w", "face_h"), a.box or (None,) * 4):
         row[name] = _fmt(value, 1)
@@ -85,7 +87,8 @@ class CSVWriter:
         self._file.flush()
 
     def close(self, complete: bool = True) -> Path:
-        """Finish the file; with complete=False it keeps its `.partial` name. Returns where it is."""
+        """Finish the file; with complete=False it keeps its `.partial` name. Returns where it
+        is."""
         if not self._file.closed:
             self._file.close()
             if complete:

@@ -1,4 +1,5 @@
-"""Labelled face datasets, and their conversion into exactly what the pipeline feeds the per-frame model.
+"""Labelled face datasets, and their conversion into exactly what the pipeline feeds the per-frame
+model.
 
 Readers return `LabelledFaces`: images (uint8, any size, grey or RGB) or image paths, plus targets,
 with NaN where a corpus has no label of that kind. `extract_features` runs the runtime's FaceTracker
@@ -18,11 +19,12 @@ import numpy as np
 from ...errors import AffectStreamError
 from ...types import AU_NAMES, EMOTION_NAMES
 
-FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",
-                   "unknown", "NF")
+FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
+                   "contempt", "unknown", "NF")
 # AffectNet's expression codes: 0 Neutral, 1 Happy, 2 Sad, 3 Surprise, 4 Fear, 5 Disgust, 6 Anger,
 # 7 Contempt; 8 None, 9 Uncertain and 10 No-Face carry no emotion label.
-AFFECTNET_EXPRESSIONS = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger", "contempt")
+AFFECTNET_EXPRESSIONS = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger",
+                         "contempt")
 FEATURES_VERSION = 1  # bump when the preprocessing changes, so caches are rebuilt
 
 
@@ -52,17 +54,20 @@ class LabelledFaces:
 
 
 def emotion_prototypes(path: str | os.PathLike | None = None) -> np.ndarray:
-    """(8, 2) valence/arousal of each emotion on the circumplex (Scherer 2005, after Russell 1980)."""
+    """(8, 2) valence/arousal of each emotion on the circumplex (Scherer 2005, after Russell
+    1980)."""
     if path is None:
         return np.array(PROTOTYPES, np.float32)
     with open(path, newline="") as f:
-        table = {row["emotion"]: (float(row["valence"]), float(row["arousal"])) for row in csv.DictReader(f)}
+        table = {row["emotion"]: (float(row["valence"]), float(row["arousal"]))
+                 for row in csv.DictReader(f)}
     return np.array([table[e] for e in EMOTION_NAMES], np.float32)
 
 
-# The same numbers as shared/data/emotion_va_prototypes.csv, so a user's install needs no data folder.
-PROTOTYPES = ((0.00, 0.00), (0.90, 0.17), (0.42, 0.89), (-0.82, -0.40), (-0.41, 0.79), (-0.67, 0.49),
-              (-0.11, 0.79), (-0.57, 0.65))
+# The same numbers as shared/data/emotion_va_prototypes.csv, so a user's install needs no data
+# folder.
+PROTOTYPES = ((0.00, 0.00), (0.90, 0.17), (0.42, 0.89), (-0.82, -0.40), (-0.41, 0.79),
+              (-0.67, 0.49), (-0.11, 0.79), (-0.57, 0.65))
 
 
 def ferplus_distribution(votes: np.ndarray) -> np.ndarray | None:
@@ -91,13 +96,15 @@ def ferplus_distribution(votes: np.ndarray) -> np.ndarray | None:
 
 
 def read_ferplus(folder: str | os.PathLike, split: str = "train") -> LabelledFaces:
-    """FER2013 images with FER+ votes from `ferplus_{split}.npz` (images, votes, vote_columns, names).
+    """FER2013 images with FER+ votes from `ferplus_{split}.npz` (images, votes, vote_columns,
+    names).
 
     valence/arousal = the emotion distribution × the circumplex prototypes (soft targets).
     """
     path = Path(folder) / f"ferplus_{split}.npz"
     if not path.exists():
-        raise AffectStreamError(f"{path}: no such file; --data must be a folder with ferplus_{split}.npz")
+        raise AffectStreamError(f"{path}: no such file; "
+                                f"--data must be a folder with ferplus_{split}.npz")
     data = np.load(path)
     if tuple(data["vote_columns"]) != FERPLUS_COLUMNS:
         raise AffectStreamError(f"{path}: unexpected vote columns {list(data['vote_columns'])}")
@@ -110,12 +117,13 @@ def read_ferplus(folder: str | os.PathLike, split: str = "train") -> LabelledFac
     emotion = np.stack(dists)
     va = emotion @ emotion_prototypes()
     au = np.full((len(keep), len(AU_NAMES)), np.nan, np.float32)  # AU targets come from the teacher
-    return LabelledFaces(f"ferplus_{split}", list(data["images"][keep]), va.astype(np.float32), au, emotion,
-                         [str(n) for n in data["names"][keep]])
+    return LabelledFaces(f"ferplus_{split}", list(data["images"][keep]), va.astype(np.float32), au,
+                         emotion, [str(n) for n in data["names"][keep]])
 
 
 def read_affectnet(folder: str | os.PathLike, table: str | os.PathLike) -> LabelledFaces:
-    """AffectNet's layout: image folders plus a CSV with subDirectory_filePath, expression, valence, arousal.
+    """AffectNet's layout: image folders plus a CSV with subDirectory_filePath, expression, valence,
+    arousal.
 
     Expressions 8–10 (none, uncertain, no face) keep their valence/arousal but no emotion label;
     valence/arousal of −2 (AffectNet's "not annotated") become NaN.
@@ -133,12 +141,13 @@ def read_affectnet(folder: str | os.PathLike, table: str | os.PathLike) -> Label
             onehot[EMOTION_NAMES.index(AFFECTNET_EXPRESSIONS[code])] = 1
         emotion.append(onehot)
     au = np.full((len(images), len(AU_NAMES)), np.nan, np.float32)
-    return LabelledFaces(Path(table).stem, images, np.array(va, np.float32), au, np.stack(emotion), ids)
+    return LabelledFaces(Path(table).stem, images, np.array(va, np.float32), au, np.stack(emotion),
+                         ids)
 
 
 def read_table(table: str | os.PathLike) -> LabelledFaces:
-    """Your own labels: a CSV with `path` (relative to the CSV) and any of valence, arousal, AU01 … AU26
-    (0–5) and emotion (one of EMOTION_NAMES); empty cells are missing labels."""
+    """Your own labels: a CSV with `path` (relative to the CSV) and any of valence, arousal, AU01 …
+    AU26 (0–5) and emotion (one of EMOTION_NAMES); empty cells are missing labels."""
     table = Path(table)
     rows = _read_csv(table)
     images, va, au, emotion = [], [], [], []
@@ -149,7 +158,8 @@ def read_table(table: str | os.PathLike) -> LabelledFaces:
         onehot = np.full(8, np.nan, np.float32)
         if row.get("emotion"):
             if row["emotion"] not in EMOTION_NAMES:
-                raise AffectStreamError(f"{table}: emotion {row['emotion']!r} is not one of {', '.join(EMOTION_NAMES)}")
+                raise AffectStreamError(f"{table}: emotion {row['emotion']!r} is not one of "
+                                        f"{', '.join(EMOTION_NAMES)}")
             onehot[:] = 0
             onehot[EMOTION_NAMES.index(row["emotion"])] = 1
         emotion.append(onehot)
@@ -158,7 +168,8 @@ def read_table(table: str | os.PathLike) -> LabelledFaces:
 
 
 def read_faces(data: str | os.PathLike, split: str = "train") -> LabelledFaces:
-    """Any supported corpus: a FER+ folder, an AffectNet folder (with training.csv/validation.csv), or a CSV."""
+    """Any supported corpus: a FER+ folder, an AffectNet folder (with training.csv/validation.csv),
+    or a CSV."""
     data = Path(data)
     if data.suffix.lower() == ".csv":
         return read_table(data)
@@ -167,8 +178,9 @@ def read_faces(data: str | os.PathLike, split: str = "train") -> LabelledFaces:
     affectnet = data / ("training.csv" if split == "train" else "validation.csv")
     if affectnet.exists():
         return read_affectnet(data, affectnet)
-    raise AffectStreamError(f"{data}: not a dataset affectstream reads (FER+ npz folder, AffectNet folder with "
-                            "training.csv/validation.csv, or a CSV with a path column)")
+    raise AffectStreamError(f"{data}: not a dataset affectstream reads (FER+ npz folder, "
+                            "AffectNet folder with training.csv/validation.csv, or a CSV with a "
+                            "path column)")
 
 
 def _read_csv(path) -> list[dict]:
@@ -185,8 +197,9 @@ def _number(text) -> float:
 
 @dataclass
 class FaceFeatures:
-    """What the pipeline gives the per-frame model, for each image: found (N,) bool; image (N, 48, 48)
-    uint8; blendshapes (N, 52); shape (N, 478, 2) aligned landmarks (0–1 across the crop)."""
+    """What the pipeline gives the per-frame model, for each image: found (N,) bool; image
+    (N, 48, 48) uint8; blendshapes (N, 52); shape (N, 478, 2) aligned landmarks (0–1 across
+    the crop)."""
 
     found: np.ndarray
     image: np.ndarray
@@ -218,8 +231,8 @@ def _extract_chunk(args) -> dict:
     return out
 
 
-def extract_features(faces: LabelledFaces, cache: str | os.PathLike | None = None, workers: int = 2,
-                     landmarker=None, progress: bool = True) -> FaceFeatures:
+def extract_features(faces: LabelledFaces, cache: str | os.PathLike | None = None,
+                     workers: int = 2, landmarker=None, progress: bool = True) -> FaceFeatures:
     """Run the pipeline's face tracker on every image (cached in `cache` when given)."""
     if cache is not None and Path(cache).exists():
         with np.load(cache) as data:
@@ -243,8 +256,11 @@ def extract_features(faces: LabelledFaces, cache: str | os.PathLike | None = Non
 
 
 def features_cache_name(faces: LabelledFaces, landmarker_sha: str) -> str:
-    """A cache file name that changes with the images, the landmarker and the preprocessing version."""
-    digest = hashlib.sha256(f"{FEATURES_VERSION}:{landmarker_sha}:{faces.name}:{len(faces)}".encode())
+    """A cache file name that changes with the images, the landmarker and the preprocessing
+    version."""
+    digest = hashlib.sha256(
+        f"{FEATURES_VERSION}:{landmarker_sha}:{faces.name}:{len(faces)}".encode())
     for image in faces.images[:: max(1, len(faces) // 200)]:
-        digest.update(np.asarray(image).tobytes() if not isinstance(image, (str, Path)) else str(image).encode())
+        digest.update(np.asarray(image).tobytes() if not isinstance(image, (str, Path))
+                      else str(image).encode())
     return f"features-{faces.name}-{digest.hexdigest()[:12]}.npz"

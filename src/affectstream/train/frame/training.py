@@ -30,7 +30,8 @@ from ..losses import ccc_loss, soft_cross_entropy
 from .data import FaceFeatures, LabelledFaces, extract_features, features_cache_name, read_faces
 
 # Blendshape index of each one's mirror image (…Left ↔ …Right), for horizontal flips.
-BLEND_MIRROR = [BLENDSHAPE_NAMES.index(n.replace("Left", "#").replace("Right", "Left").replace("#", "Right"))
+BLEND_MIRROR = [BLENDSHAPE_NAMES.index(n.replace("Left", "#").replace("Right", "Left")
+                                       .replace("#", "Right"))
                 for n in BLENDSHAPE_NAMES]
 
 
@@ -53,10 +54,12 @@ class Tensors:
         return Tensors(*(t[index] for t in self.__dict__.values()))
 
 
-def labelled_features(faces: LabelledFaces, landmarker=None, workers: int = 2) -> tuple[FaceFeatures, np.ndarray]:
+def labelled_features(faces: LabelledFaces, landmarker=None,
+                      workers: int = 2) -> tuple[FaceFeatures, np.ndarray]:
     """The tracker's reading of every image (cached) and the AU targets: labelled AUs win over the
     blendshape teacher, computed on the same reading the pipeline makes."""
-    cache = assets.cache_dir() / "features" / features_cache_name(faces, assets.MODELS["face_landmarker"].sha256)
+    cache = (assets.cache_dir() / "features"
+             / features_cache_name(faces, assets.MODELS["face_landmarker"].sha256))
     features = extract_features(faces, cache, workers=workers, landmarker=landmarker)
     teacher = au_from_blendshapes(features.blendshapes, features.shape.astype(np.float32))
     return features, np.where(np.isnan(faces.au), teacher, faces.au)
@@ -86,12 +89,14 @@ def stills_with_face(data, split: str, landmarker=None, workers: int = 2, size: 
     images = [np.asarray(faces.images[i]) if not isinstance(faces.images[i], (str, Path))
               else load_image(faces.images[i]) for i in found]
     if len({im.shape for im in images}) > 1:
-        images = [cv2.resize(load_image(im), (size, size), interpolation=cv2.INTER_AREA) for im in images]
+        images = [cv2.resize(load_image(im), (size, size), interpolation=cv2.INTER_AREA)
+                  for im in images]
     return np.stack(images), faces.valence_arousal[found], au[found]
 
 
 def shape_mirror(shape: torch.Tensor) -> torch.Tensor:
-    """(478,) index of each landmark's mirror partner, from the mean aligned shape (the mesh is symmetric)."""
+    """(478,) index of each landmark's mirror partner, from the mean aligned shape (the mesh is
+    symmetric)."""
     mean = shape.mean(0)
     mirrored = mean * torch.tensor([-1.0, 1.0])
     return torch.cdist(mirrored, mean).argmin(1)
@@ -114,8 +119,9 @@ def augment(batch: Tensors, mirror: torch.Tensor, generator: torch.Generator) ->
     angle = (rand(n) - 0.5) * math.radians(20)
     scale = 1 + (rand(n) - 0.5) * 0.2
     shift = (rand(n, 2) - 0.5) * (6 / 24)
-    theta = torch.stack([torch.stack([torch.cos(angle) / scale, -torch.sin(angle) / scale, shift[:, 0]], 1),
-                         torch.stack([torch.sin(angle) / scale, torch.cos(angle) / scale, shift[:, 1]], 1)], 1)
+    theta = torch.stack([
+        torch.stack([torch.cos(angle) / scale, -torch.sin(angle) / scale, shift[:, 0]], 1),
+        torch.stack([torch.sin(angle) / scale, torch.cos(angle) / scale, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta, image.shape, align_corners=False)
     image = F.grid_sample(image, grid, padding_mode="border", align_corners=False)
     # Blur (as from motion or a webcam's optics) on a quarter of the batch.
@@ -144,7 +150,8 @@ def losses(out: dict, batch: Tensors) -> dict[str, torch.Tensor]:
     result = {}
     has_emotion = ~torch.isnan(batch.emotion[:, 0])
     if has_emotion.any():
-        result["emotion"] = soft_cross_entropy(out["emotion"][has_emotion].float(), batch.emotion[has_emotion])
+        result["emotion"] = soft_cross_entropy(out["emotion"][has_emotion].float(),
+                                               batch.emotion[has_emotion])
     has_va = ~torch.isnan(batch.va).any(1)
     if has_va.sum() > 2:
         va, target = out["valence_arousal"][has_va].float(), batch.va[has_va]
@@ -170,13 +177,15 @@ def predict(net: FrameNet, data: Tensors, batch_size: int = 512) -> dict[str, np
     parts = []
     for start in range(0, len(data), batch_size):
         b = data.take(slice(start, start + batch_size))
-        out = net(b.image.contiguous(memory_format=torch.channels_last), b.blend, shape_features(b.shape))
+        out = net(b.image.contiguous(memory_format=torch.channels_last), b.blend,
+                  shape_features(b.shape))
         parts.append({k: v.float().numpy() for k, v in out.items() if k != "embedding"})
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def score(pred: dict, data: Tensors) -> dict[str, float]:
-    """Held-out figures: accuracy against the top vote, valence/arousal CCC, AU MAE against the teacher."""
+    """Held-out figures: accuracy against the top vote, valence/arousal CCC, AU MAE against the
+    teacher."""
     result = {}
     has_emotion = ~torch.isnan(data.emotion[:, 0]).numpy()
     if has_emotion.any():
@@ -184,8 +193,10 @@ def score(pred: dict, data: Tensors) -> dict[str, float]:
         result["accuracy"] = metrics.accuracy(truth, pred["emotion"][has_emotion].argmax(1))
     has_va = ~torch.isnan(data.va).any(1).numpy()
     if has_va.any():
-        result["ccc_valence"] = metrics.ccc(data.va.numpy()[has_va, 0], pred["valence_arousal"][has_va, 0])
-        result["ccc_arousal"] = metrics.ccc(data.va.numpy()[has_va, 1], pred["valence_arousal"][has_va, 1])
+        result["ccc_valence"] = metrics.ccc(data.va.numpy()[has_va, 0],
+                                            pred["valence_arousal"][has_va, 0])
+        result["ccc_arousal"] = metrics.ccc(data.va.numpy()[has_va, 1],
+                                            pred["valence_arousal"][has_va, 1])
     has_au = ~torch.isnan(data.au).numpy()
     if has_au.any():
         result["au_mae"] = metrics.mae(data.au.numpy()[has_au], pred["au"][has_au])
@@ -193,13 +204,15 @@ def score(pred: dict, data: Tensors) -> dict[str, float]:
 
 
 def selection_score(figures: dict) -> float:
-    return sum(figures.get(k, 0.0) for k in ("accuracy", "ccc_valence", "ccc_arousal")) - figures.get("au_mae", 0) / 5
+    return (sum(figures.get(k, 0.0) for k in ("accuracy", "ccc_valence", "ccc_arousal"))
+            - figures.get("au_mae", 0) / 5)
 
 
-def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_size: int = 128, lr: float = 3e-3,
-                seed: int = 0, limit: int | None = None, holdout: float = 0.1, threads: int = 2,
-                landmarker=None, log=print) -> dict:
-    """Train a FrameNet on `data` (read_faces formats) and save it to `out`; returns the held-out figures.
+def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_size: int = 128,
+                lr: float = 3e-3, seed: int = 0, limit: int | None = None, holdout: float = 0.1,
+                threads: int = 2, landmarker=None, log=print) -> dict:
+    """Train a FrameNet on `data` (read_faces formats) and save it to `out`; returns the held-out
+    figures.
 
     Seeded: the same data, seed and epochs give the same weights on the same machine.
     """
@@ -209,7 +222,8 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
     if limit:
         faces = faces.subset(np.random.default_rng(seed).permutation(len(faces))[:limit])
     tensors, found_rate = build_tensors(faces, landmarker=landmarker, workers=threads)
-    log(f"{faces.name}: {len(faces)} images, face found on {found_rate:.1%} by the pipeline's tracker")
+    log(f"{faces.name}: {len(faces)} images, face found on {found_rate:.1%} "
+        "by the pipeline's tracker")
     order = torch.randperm(len(tensors), generator=torch.Generator().manual_seed(seed))
     n_held = max(1, int(len(tensors) * holdout))
     held, train = tensors.take(order[:n_held]), tensors.take(order[n_held:])
@@ -218,8 +232,8 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
     net = FrameNet().to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.05)
     steps_per_epoch = math.ceil(len(train) / batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch,
-                                                   pct_start=0.1)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.1)
     generator = torch.Generator().manual_seed(seed + 1)
     use_bf16 = bf16_supported()
     best, best_state, started = -math.inf, None, time.perf_counter()
@@ -228,14 +242,17 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
         permutation = torch.randperm(len(train), generator=generator)
         totals: dict[str, float] = {}
         for step in range(steps_per_epoch):
-            batch = augment(train.take(permutation[step * batch_size:(step + 1) * batch_size]), mirror, generator)
+            batch = augment(train.take(permutation[step * batch_size:(step + 1) * batch_size]),
+                            mirror, generator)
             n = len(batch)
-            # Modality dropout: 15 % of samples lose the image branch, 15 % the geometric one, never both.
+            # Modality dropout: 15 % of samples lose the image branch, 15 % the geometric one, never
+            # both.
             drop = torch.rand(n, generator=generator)
-            keep_image, keep_geometry = (drop >= 0.15).float(), ((drop < 0.15) | (drop >= 0.30)).float()
+            keep_image, keep_geometry = ((drop >= 0.15).float(),
+                                         ((drop < 0.15) | (drop >= 0.30)).float())
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-                outputs = net(batch.image.contiguous(memory_format=torch.channels_last), batch.blend,
-                              shape_features(batch.shape), keep_image, keep_geometry)
+                outputs = net(batch.image.contiguous(memory_format=torch.channels_last),
+                              batch.blend, shape_features(batch.shape), keep_image, keep_geometry)
             parts = losses(outputs, batch)
             loss = sum(parts.values())
             optimizer.zero_grad(set_to_none=True)
@@ -253,7 +270,8 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
     net.load_state_dict(best_state)
     save_net(net.eval(), out, data=str(data), images=len(faces), seed=seed, epochs=epochs,
                    face_found=f"{found_rate:.4f}", holdout=json_figures(best_figures))
-    log(f"saved {out} (held-out: {json_figures(best_figures)}) in {time.perf_counter() - started:.0f} s")
+    log(f"saved {out} (held-out: {json_figures(best_figures)}) "
+        f"in {time.perf_counter() - started:.0f} s")
     return best_figures
 
 
@@ -261,11 +279,12 @@ def json_figures(figures: dict) -> str:
     return ", ".join(f"{k} {v:.4f}" for k, v in figures.items())
 
 
-def evaluate_frame(data: str | Path, *, split: str = "valid", weights=None, limit: int | None = None,
-                   au_source: str = "model", log=print) -> dict:
+def evaluate_frame(data: str | Path, *, split: str = "valid", weights=None,
+                   limit: int | None = None, au_source: str = "model", log=print) -> dict:
     """Run `analyze_image` on every image of `data`'s `split` and print the figures.
 
-    Images with no face count as failures: no emotion (wrong) and the neutral origin for valence/arousal.
+    Images with no face count as failures: no emotion (wrong) and the neutral origin for
+    valence/arousal.
     """
     faces = read_faces(data, split)
     if limit:
@@ -273,9 +292,11 @@ def evaluate_frame(data: str | Path, *, split: str = "valid", weights=None, limi
     va = np.zeros((len(faces), 2), np.float32)
     au = np.full((len(faces), len(AU_NAMES)), np.nan, np.float32)
     emotion = np.full(len(faces), -1)
-    with AffectStream(mode="offline", weights=weights, au_source=au_source, max_faces=1) as pipeline:
+    with AffectStream(mode="offline", weights=weights, au_source=au_source,
+                      max_faces=1) as pipeline:
         for i, image in enumerate(faces.images):
-            rows = [r for r in pipeline.analyze(Frame(0, 0.0, load_image(image)), still=True) if r.success]
+            rows = [r for r in pipeline.analyze(Frame(0, 0.0, load_image(image)), still=True)
+                    if r.success]
             if rows:
                 a = rows[0]
                 va[i] = (a.valence, a.arousal)
@@ -294,7 +315,8 @@ def evaluate_frame(data: str | Path, *, split: str = "valid", weights=None, limi
         figures[f"rmse_{name}"] = metrics.rmse(t, p)
     log(f"{faces.name}: {len(faces)} images, face found on {figures['face_found']:.1%} "
         "(misses count as failures: no emotion, valence/arousal at the neutral origin)")
-    log(f"emotion accuracy against the top vote {figures['accuracy']:.4f}, macro-F1 {figures['macro_f1']:.4f}")
+    log(f"emotion accuracy against the top vote {figures['accuracy']:.4f}, "
+        f"macro-F1 {figures['macro_f1']:.4f}")
     for name in ("valence", "arousal"):
         log(f"{name:8s} CCC {figures[f'ccc_{name}']:.4f}  PCC {figures[f'pcc_{name}']:.4f}  "
             f"RMSE {figures[f'rmse_{name}']:.4f}")

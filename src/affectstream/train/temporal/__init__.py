@@ -1,1 +1,2 @@
-"""Training and evaluating the temporal models: labels and data -> training -> evaluation -> commands."""
+"""Training and evaluating the temporal models: labels and data -> training -> evaluation ->
+commands."""

@@ -27,19 +27,21 @@ def trainable() -> tuple[str, ...]:
     return tuple(e.name for e in registry.entries("temporal") if e.trainer)
 
 
-def held_out(data, sequences: int, seed: int, *, corpus=None, weights=None, landmarker=None, workers: int = 2,
-             log=print) -> Sequences:
+def held_out(data, sequences: int, seed: int, *, corpus=None, weights=None, landmarker=None,
+             workers: int = 2, log=print) -> Sequences:
     """The evaluation sequences: `sequences` from the valid split of `data`, seeded apart from
     training's, or every labelled sequence of `corpus` (kind, labels, media) when given."""
     if corpus:
-        return corpus_sequences(*corpus, weights=weights, landmarker=landmarker, workers=workers, log=log)
-    return build_sequences(data, "valid", sequences, seed=seed + 1, weights=weights, landmarker=landmarker,
-                           workers=workers, log=log)
+        return corpus_sequences(*corpus, weights=weights, landmarker=landmarker, workers=workers,
+                                log=log)
+    return build_sequences(data, "valid", sequences, seed=seed + 1, weights=weights,
+                           landmarker=landmarker, workers=workers, log=log)
 
 
-def train_temporal(model: str, data, out=None, *, sequences: int = 600, videos: tuple = (), video_sequences: int = 0,
-                   corpus=None, valid_sequences: int = 100, epochs: int | None = None, seconds: float = 0.5,
-                   seed: int = 0, threads: int = 2, weights=None, landmarker=None, log=print) -> dict:
+def train_temporal(model: str, data, out=None, *, sequences: int = 600, videos: tuple = (),
+                   video_sequences: int = 0, corpus=None, valid_sequences: int = 100,
+                   epochs: int | None = None, seconds: float = 0.5, seed: int = 0, threads: int = 2,
+                   weights=None, landmarker=None, log=print) -> dict:
     """Build the sequences, train the registered temporal model `model`, score it on held-out
     sequences and save it (default: the shipped weights' path). Seeded: the same arguments give
     the same weights. corpus: (kind, labels folder, media folder) of an annotated corpus
@@ -51,18 +53,22 @@ def train_temporal(model: str, data, out=None, *, sequences: int = 600, videos: 
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    common = {"seed": seed, "weights": weights, "landmarker": landmarker, "workers": threads, "log": log}
+    common = {"seed": seed, "weights": weights, "landmarker": landmarker, "workers": threads,
+              "log": log}
     parts = [build_sequences(data, "train", sequences, **common)] if sequences else []
     if video_sequences:
-        parts.append(build_sequences(data, "train", 0, videos=tuple(videos), video_count=video_sequences, **common))
+        parts.append(build_sequences(data, "train", 0, videos=tuple(videos),
+                                     video_count=video_sequences, **common))
     if corpus:
-        parts.append(corpus_sequences(*corpus, weights=weights, landmarker=landmarker, workers=threads, log=log))
+        parts.append(corpus_sequences(*corpus, weights=weights, landmarker=landmarker,
+                                      workers=threads, log=log))
     if not parts:
         raise AffectStreamError("nothing to train on: give --sequences, --videos or --corpus")
     train = concat(parts)
-    valid = held_out(data, valid_sequences, seed, weights=weights, landmarker=landmarker, workers=threads,
-                     log=log) if valid_sequences else None
-    log(f"{len(train.present)} training sequences ({float(train.present.float().mean()):.1%} of frames with a face); "
+    valid = held_out(data, valid_sequences, seed, weights=weights, landmarker=landmarker,
+                     workers=threads, log=log) if valid_sequences else None
+    log(f"{len(train.present)} training sequences "
+        f"({float(train.present.float().mean()):.1%} of frames with a face); "
         f"sequences ready in {time.perf_counter() - started:.0f} s")
     epochs = epochs or EPOCHS
     trained = time.perf_counter()
@@ -75,34 +81,38 @@ def train_temporal(model: str, data, out=None, *, sequences: int = 600, videos: 
     if corpus:
         extra["corpus"] = ":".join(map(str, corpus))
     out = Path(out) if out else entry.weights.path
-    save_net(net, out, data=str(data), sequences=sequences, videos=",".join(Path(v).name for v in videos),
-             video_sequences=video_sequences, seed=seed, epochs=epochs, **extra)
+    save_net(net, out, data=str(data), sequences=sequences,
+             videos=",".join(Path(v).name for v in videos), video_sequences=video_sequences,
+             seed=seed, epochs=epochs, **extra)
     log(f"saved {out} in {time.perf_counter() - started:.0f} s")
     if figures:
         print_table({f"{model} (causal)": figures}, log)
     return figures
 
 
-def evaluate_temporal(model: str, data, *, temporal_weights=None, sequences: int = 100, seed: int = 0,
-                      corpus=None, seconds: float | None = None, weights=None, landmarker=None, threads: int = 2,
-                      log=print) -> dict[str, dict]:
+def evaluate_temporal(model: str, data, *, temporal_weights=None, sequences: int = 100,
+                      seed: int = 0, corpus=None, seconds: float | None = None, weights=None,
+                      landmarker=None, threads: int = 2, log=print) -> dict[str, dict]:
     """Score the temporal model beside the per-frame model and hold-last on held-out sequences."""
     torch.set_num_threads(threads)
     stage = registry.get("temporal", model).cls
     net, header = stage.load_network(temporal_weights)
     seconds = seconds if seconds is not None else float(header.get("seconds", 0.5))
-    valid = held_out(data, sequences, seed, corpus=corpus, weights=weights, landmarker=landmarker, workers=threads,
-                     log=log)
+    valid = held_out(data, sequences, seed, corpus=corpus, weights=weights, landmarker=landmarker,
+                     workers=threads, log=log)
     present = valid.present.numpy()
     rows = {"per-frame": both(valid, {"mean": valid.frame_prediction.numpy()}),
-            "hold-last": both(valid, hold_last(valid)), f"{model} (causal)": score(net, valid, seconds)}
+            "hold-last": both(valid, hold_last(valid)),
+            f"{model} (causal)": score(net, valid, seconds)}
     if stage.windowed:
-        half = round(seconds * SEQUENCE_FPS / 2)  # the offline window: as wide, centred on the frame
+        # the offline window: as wide, centred on the frame
+        half = round(seconds * SEQUENCE_FPS / 2)
         rows[f"{model} (offline, centred)"] = score(net, valid, seconds, ahead=half) if half \
             else rows[f"{model} (causal)"]
     log(f"{len(present)} held-out sequences of {present.shape[1]} frames from "
         f"{corpus[0] + ' ' + str(corpus[1]) if corpus else str(data) + ' (valid split)'}, "
-        f"{present.mean():.1%} of frames with a face, {float(valid.degraded.float().mean()):.1%} degraded or without")
+        f"{present.mean():.1%} of frames with a face, "
+        f"{float(valid.degraded.float().mean()):.1%} degraded or without")
     print_table(rows, log)
     return rows
 

@@ -1,4 +1,5 @@
-"""Training sequences from a licensed, annotated video corpus (Aff-Wild2, DISFA, BP4D) the user holds.
+"""Training sequences from a licensed, annotated video corpus (Aff-Wild2, DISFA, BP4D) the user
+holds.
 
 Labels are read by `sequences.py`; each labelled unit (an Aff-Wild2 annotation file, a DISFA
 subject, a BP4D sequence) is matched to its video or frame folder by name, the pipeline tracks the
@@ -19,7 +20,8 @@ from .data import Clip, face_stretches, stretch_crops, tracked_video
 from .labels import CORPORA, read_affwild2_va, read_bp4d, read_disfa
 
 
-def labelled_units(kind: str, labels: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def labelled_units(kind: str,
+                   labels: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{unit name: (valence/arousal (T, 2), AUs (T, 12))}, NaN where not labelled."""
     labels = Path(labels)
     units = {}
@@ -52,17 +54,20 @@ def find_media(unit: str, media: str | os.PathLike) -> tuple[Path, str | None]:
         if unit.endswith(suffix):
             unit, side = unit[: -len(suffix)], suffix[1:]
     media = Path(media)
-    candidates = [p for p in sorted(media.rglob("*")) if (p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
-                  or (p.is_dir() and any(c.suffix.lower() in {".jpg", ".jpeg", ".png"} for c in p.iterdir()))]
+    candidates = [p for p in sorted(media.rglob("*"))
+                  if (p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+                  or (p.is_dir() and any(c.suffix.lower() in {".jpg", ".jpeg", ".png"}
+                                         for c in p.iterdir()))]
     exact = [p for p in candidates if p.stem == unit]
-    loose = [p for p in candidates if unit in p.stem or unit.replace("_", "/") in p.relative_to(media).as_posix()]
+    loose = [p for p in candidates
+             if unit in p.stem or unit.replace("_", "/") in p.relative_to(media).as_posix()]
     if not (exact or loose):
         raise AffectStreamError(f"{media}: no video or frame folder for {unit!r}")
     return (exact or loose)[0], side
 
 
-def labelled_video_clips(path, va: np.ndarray, au: np.ndarray, *, steps: int = 80, side: str | None = None,
-                         size: int = 96, landmarker=None) -> list[Clip]:
+def labelled_video_clips(path, va: np.ndarray, au: np.ndarray, *, steps: int = 80,
+                         side: str | None = None, size: int = 96, landmarker=None) -> list[Clip]:
     """Non-overlapping `steps`-frame clips of face crops from the stretches of `path` in which the
     face (the left- or rightmost one for `side`, else the first seen) is tracked and labelled."""
     from ...pipeline import AffectStream
@@ -74,7 +79,8 @@ def labelled_video_clips(path, va: np.ndarray, au: np.ndarray, *, steps: int = 8
         for r in rows:
             if r.success:
                 centres.setdefault(r.track_id, []).append(r.box[0] + r.box[2] / 2)
-        pick = (min if side == "left" else max)(centres, key=lambda t: np.mean(centres[t]), default=None)
+        pick = (min if side == "left" else max)(centres, key=lambda t: np.mean(centres[t]),
+                                                default=None)
         rows = [r for r in rows if r.track_id == pick]
     clips = []
     labelled = ~(np.isnan(va).all(1) & np.isnan(au).all(1))
@@ -84,12 +90,13 @@ def labelled_video_clips(path, va: np.ndarray, au: np.ndarray, *, steps: int = 8
         for start in range(0, len(stretch) - steps + 1, steps):
             index = np.array([r.frame for r in stretch[start:start + steps]])
             if labelled[index].any():
-                clips.append(Clip(crops[start:start + steps], np.zeros(steps, bool), np.zeros(steps, bool),
-                                  va[index], au[index]))
+                clips.append(Clip(crops[start:start + steps], np.zeros(steps, bool),
+                                  np.zeros(steps, bool), va[index], au[index]))
     return clips
 
 
-def corpus_clips(kind: str, labels, media, *, steps: int = 80, landmarker=None, log=print) -> list[Clip]:
+def corpus_clips(kind: str, labels, media, *, steps: int = 80, landmarker=None,
+                 log=print) -> list[Clip]:
     """Every labelled clip of a corpus (see labelled_units and find_media)."""
     clips = []
     for unit, (va, au) in labelled_units(kind, labels).items():
@@ -98,13 +105,15 @@ def corpus_clips(kind: str, labels, media, *, steps: int = 80, landmarker=None, 
         log(f"{kind} {unit}: {len(found)} sequences of {steps} frames from {path.name}")
         clips += found
     if not clips:
-        raise AffectStreamError(f"{labels}: no labelled stretch of {steps} frames with a tracked face")
+        raise AffectStreamError(f"{labels}: no labelled stretch of "
+                                f"{steps} frames with a tracked face")
     return clips
 
 
-def corpus_sequences(kind: str, labels, media, *, steps: int = 80, weights=None, landmarker=None, workers: int = 2,
-                     log=print):
-    """The corpus's clips featurised like every other training sequence (cached per corpus and weights)."""
+def corpus_sequences(kind: str, labels, media, *, steps: int = 80, weights=None, landmarker=None,
+                     workers: int = 2, log=print):
+    """The corpus's clips featurised like every other training sequence (cached per corpus and
+    weights)."""
     from ...models.frame import WEIGHTS, load_frame_net
     from .data import SEQUENCES_VERSION, _cached, _digest, featurize
 

@@ -1,4 +1,5 @@
-"""Training sequences for the temporal models, built from labelled stills under realistic corruption.
+"""Training sequences for the temporal models, built from labelled stills under realistic
+corruption.
 
 There is no licensed affect video here, so a sequence is a face held for a while and then cut to
 another expression (another FER+ image), seen through a smooth random trajectory of degradations
@@ -31,9 +32,9 @@ SEQUENCE_FPS = 30  # the frame rate the sequences stand for: context windows in 
 
 @dataclass
 class Sequences:
-    """S sequences of T frames. embedding (S, T, E) and frame_prediction (S, T, 14: valence, arousal,
-    AU/5) from the per-frame model and shape (S, T, 234) the normalised landmarks, all zero where
-    `present` (S, T) is False (no detection); degraded (S, T) marks frames with a strong
+    """S sequences of T frames. embedding (S, T, E) and frame_prediction (S, T, 14: valence,
+    arousal, AU/5) from the per-frame model and shape (S, T, 234) the normalised landmarks, all zero
+    where `present` (S, T) is False (no detection); degraded (S, T) marks frames with a strong
     degradation or no face; targets (S, T, 2) and (S, T, 12)."""
 
     embedding: torch.Tensor
@@ -45,7 +46,8 @@ class Sequences:
     target_au: torch.Tensor
 
 
-def smooth_walk(steps: int, rng: np.random.Generator, scale: float = 1.0, smoothness: int = 8) -> np.ndarray:
+def smooth_walk(steps: int, rng: np.random.Generator, scale: float = 1.0,
+                smoothness: int = 8) -> np.ndarray:
     """(steps,) a low-pass random walk in 0–1: degradations come and go over several frames."""
     noise = rng.normal(size=steps + smoothness)
     kernel = np.hanning(smoothness + 2)[1:-1]
@@ -65,17 +67,21 @@ def segments(steps: int, rng: np.random.Generator, mean_length: int = 40) -> np.
 
 def degrade(images: torch.Tensor, severity: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
     """(T, C, H, W) frames 0–1 degraded frame by frame; severity (T, 5) 0–1 magnitudes of blur,
-    occlusion, light change, pose jitter and noise/blockiness. Up to ~0.5 is mild. Sizes scale with H
-    (tuned on 48-pixel faces)."""
+    occlusion, light change, pose jitter and noise/blockiness. Up to ~0.5 is mild. Sizes scale with
+    H (tuned on 48-pixel faces)."""
     t, _, h, _ = images.shape
     unit = h / 48
-    blur, occlusion, light, jitter, noise = (torch.tensor(severity[:, k], dtype=torch.float32) for k in range(5))
-    signs = torch.tensor(rng.choice([-1.0, 1.0], size=4), dtype=torch.float32)  # which way light and pose go
+    blur, occlusion, light, jitter, noise = (torch.tensor(severity[:, k], dtype=torch.float32)
+                                             for k in range(5))
+    # which way light and pose go
+    signs = torch.tensor(rng.choice([-1.0, 1.0], size=4), dtype=torch.float32)
     angle = jitter * signs[0] * math.radians(20)
     scale = 1 + jitter * signs[1] * 0.15
     shift = jitter[:, None] * signs[2:] * 0.15
-    theta = torch.stack([torch.stack([torch.cos(angle) / scale, -torch.sin(angle) / scale, shift[:, 0]], 1),
-                         torch.stack([torch.sin(angle) / scale, torch.cos(angle) / scale, shift[:, 1]], 1)], 1)
+    theta = torch.stack([torch.stack([torch.cos(angle) / scale, -torch.sin(angle) / scale,
+                                      shift[:, 0]], 1),
+                         torch.stack([torch.sin(angle) / scale, torch.cos(angle) / scale,
+                                      shift[:, 1]], 1)], 1)
     out = F.grid_sample(images, F.affine_grid(theta, images.shape, align_corners=False),
                         padding_mode="border", align_corners=False)
     # Motion blur: a horizontal box filter, 5–7 px wide on a 48-pixel face when severe.
@@ -87,7 +93,8 @@ def degrade(images: torch.Tensor, severity: np.ndarray, rng: np.random.Generator
             out[i:i + 1] = F.conv2d(padded, kernel, groups=out.shape[1])
     out = out.clamp(1e-4, 1) ** torch.exp(light * signs[0] * 1.2)[:, None, None, None]
     block = max(2, round(4 * unit))
-    blocks = F.interpolate(F.avg_pool2d(out, block, ceil_mode=True), scale_factor=block, mode="nearest")
+    blocks = F.interpolate(F.avg_pool2d(out, block, ceil_mode=True), scale_factor=block,
+                           mode="nearest")
     out = torch.where((noise > 0.75)[:, None, None, None], blocks[..., :h, :out.shape[-1]], out)
     generator = torch.Generator().manual_seed(int(rng.integers(1 << 31)))
     out = out + torch.randn(out.shape, generator=generator) * (noise * 0.06)[:, None, None, None]
@@ -105,7 +112,8 @@ def degrade(images: torch.Tensor, severity: np.ndarray, rng: np.random.Generator
 def corruption_plan(steps: int, rng: np.random.Generator, degraded_share: float = 0.3
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(severity (T, 5), bad (T,), dropped (T,)). In bursts covering `degraded_share` of the frames
-    one degradation is strong and, in a third of them, the detection is dropped; the rest are mild."""
+    one degradation is strong and, in a third of them, the detection is dropped; the rest are
+    mild."""
     badness, drop_walk = smooth_walk(steps, rng, scale=1.6), smooth_walk(steps, rng, scale=1.6)
     bad = badness >= np.quantile(badness, 1 - degraded_share)
     dropped = bad & (drop_walk >= np.quantile(drop_walk, 2 / 3))
@@ -128,8 +136,8 @@ class Clip:
     target_au: np.ndarray
 
 
-def corrupt(frames: np.ndarray, target_va: np.ndarray, target_au: np.ndarray, rng: np.random.Generator,
-            degraded_share: float = 0.3) -> Clip:
+def corrupt(frames: np.ndarray, target_va: np.ndarray, target_au: np.ndarray,
+            rng: np.random.Generator, degraded_share: float = 0.3) -> Clip:
     """A Clip of `frames` (T, H, W[, 3]) uint8 seen through a random corruption plan."""
     severity, bad, dropped = corruption_plan(len(frames), rng, degraded_share)
     x = torch.from_numpy(frames.astype(np.float32) / 255)
@@ -139,8 +147,8 @@ def corrupt(frames: np.ndarray, target_va: np.ndarray, target_au: np.ndarray, rn
     return Clip(y.numpy(), dropped, bad, target_va.astype(np.float32), target_au.astype(np.float32))
 
 
-def still_clips(images: np.ndarray, target_va: np.ndarray, target_au: np.ndarray, count: int, steps: int = 80,
-                degraded_share: float = 0.3, seed: int = 0) -> list[Clip]:
+def still_clips(images: np.ndarray, target_va: np.ndarray, target_au: np.ndarray, count: int,
+                steps: int = 80, degraded_share: float = 0.3, seed: int = 0) -> list[Clip]:
     """`count` corrupted sequences from stills (N, H, W) uint8: a face held, then cut to another."""
     rng = np.random.default_rng(seed)
     clips = []
@@ -151,8 +159,8 @@ def still_clips(images: np.ndarray, target_va: np.ndarray, target_au: np.ndarray
     return clips
 
 
-def featurize(clips: list[Clip], net: FrameNet, landmarker=None, workers: int = 2, progress: bool = True,
-              batch_size: int = 512) -> Sequences:
+def featurize(clips: list[Clip], net: FrameNet, landmarker=None, workers: int = 2,
+              progress: bool = True, batch_size: int = 512) -> Sequences:
     """Run the pipeline's face tracker and the per-frame model on every frame of every clip."""
     from ..frame.data import LabelledFaces, extract_features
 
@@ -163,7 +171,8 @@ def featurize(clips: list[Clip], net: FrameNet, landmarker=None, workers: int = 
     found = torch.from_numpy(features.found)
     image = torch.from_numpy(features.image.astype(np.float32) / 255)[:, None]
     blend = torch.from_numpy(features.blendshapes)
-    shape = torch.from_numpy(features.shape.astype(np.float32) - 0.5)[:, list(SHAPE_POINTS)].flatten(1)
+    shape = (torch.from_numpy(features.shape.astype(np.float32) - 0.5)[:, list(SHAPE_POINTS)]
+             .flatten(1))
     net.eval()
     with torch.inference_mode():
         outs = [net(image[i:i + batch_size], blend[i:i + batch_size], shape[i:i + batch_size])
@@ -171,7 +180,8 @@ def featurize(clips: list[Clip], net: FrameNet, landmarker=None, workers: int = 
     embedding = torch.cat([o["embedding"] for o in outs])
     prediction = torch.cat([torch.cat([o["valence_arousal"], o["au"] / 5], 1) for o in outs])
     steps = len(clips[0].frames)
-    present = (found & ~torch.from_numpy(np.concatenate([c.dropped for c in clips]))).reshape(-1, steps)
+    present = (found
+               & ~torch.from_numpy(np.concatenate([c.dropped for c in clips]))).reshape(-1, steps)
     keep = present[..., None].float()
 
     def stack(name):
@@ -179,9 +189,9 @@ def featurize(clips: list[Clip], net: FrameNet, landmarker=None, workers: int = 
 
     return Sequences(embedding=embedding.reshape(len(clips), steps, -1) * keep,
                      shape=shape.reshape(len(clips), steps, -1) * keep,
-                     frame_prediction=prediction.reshape(len(clips), steps, -1) * keep, present=present,
-                     degraded=stack("degraded") | ~present, target_va=stack("target_va"),
-                     target_au=stack("target_au"))
+                     frame_prediction=prediction.reshape(len(clips), steps, -1) * keep,
+                     present=present, degraded=stack("degraded") | ~present,
+                     target_va=stack("target_va"), target_au=stack("target_au"))
 
 
 def _gaussian_smooth(values: np.ndarray, sigma: float) -> np.ndarray:
@@ -206,13 +216,13 @@ def face_stretches(rows: list, min_length: int = 16) -> list[list]:
     return [s for s in stretches if len(s) >= min_length]
 
 
-def video_clips(paths: list, count: int, steps: int = 80, degraded_share: float = 0.3, seed: int = 0,
-                size: int = 96, sigma: float = 5.0, landmarker=None) -> list[Clip]:
+def video_clips(paths: list, count: int, steps: int = 80, degraded_share: float = 0.3,
+                seed: int = 0, size: int = 96, sigma: float = 5.0, landmarker=None) -> list[Clip]:
     """`count` corrupted sequences cut from real face video. Pseudo-targets: the per-frame model's
-    outputs on the clean video, smoothed with a Gaussian of `sigma` frames (affect changes over several frames;
-    the smoothing removes the per-frame model's flicker). Frames are face crops (the smoothed box
-    enlarged 1.8×, `size` pixels) so the corruptions land on the face; clips shorter than `steps`
-    play back and forth."""
+    outputs on the clean video, smoothed with a Gaussian of `sigma` frames (affect changes over
+    several frames; the smoothing removes the per-frame model's flicker). Frames are face crops (the
+    smoothed box enlarged 1.8×, `size` pixels) so the corruptions land on the face; clips shorter
+    than `steps` play back and forth."""
     from ...pipeline import AffectStream
     from ...types import AU_NAMES
 
@@ -223,12 +233,14 @@ def video_clips(paths: list, count: int, steps: int = 80, degraded_share: float 
             rows, images = tracked_video(path, pipeline)
             for stretch in face_stretches(rows):
                 va = _gaussian_smooth(np.array([(r.valence, r.arousal) for r in stretch]), sigma)
-                au = _gaussian_smooth(np.array([[r.au[a] for a in AU_NAMES] for r in stretch]), sigma)
+                au = _gaussian_smooth(np.array([[r.au[a] for a in AU_NAMES] for r in stretch]),
+                                      sigma)
                 pieces.append((stretch_crops(stretch, images, size), va, au))
     clips = []
     for i in range(count):
         crops, va, au = pieces[i % len(pieces)]
-        order = np.concatenate([np.arange(len(crops)), np.arange(len(crops) - 2, 0, -1)])  # back and forth
+        # back and forth
+        order = np.concatenate([np.arange(len(crops)), np.arange(len(crops) - 2, 0, -1)])
         index = order[(rng.integers(len(order)) + np.arange(steps)) % len(order)]
         clips.append(corrupt(crops[index], va[index], au[index], rng, degraded_share))
     return clips
@@ -243,13 +255,15 @@ def tracked_video(path, pipeline) -> tuple[list, list[np.ndarray]]:
 
 
 def stretch_crops(stretch: list, images: list[np.ndarray], size: int = 96) -> np.ndarray:
-    """(len(stretch), size, size, 3) face crops along a stretch of rows, the box smoothed over ±2 frames."""
+    """(len(stretch), size, size, 3) face crops along a stretch of rows, the box smoothed over
+    ±2 frames."""
     boxes = _gaussian_smooth(np.array([r.box for r in stretch], np.float64), 2.0)
     return np.stack([_square_crop(images[r.frame], box, size) for r, box in zip(stretch, boxes)])
 
 
 def _square_crop(image: np.ndarray, box, size: int) -> np.ndarray:
-    """A `size`² crop of the square 1.8× around box (x, y, w, h), edge pixels repeated outside the image."""
+    """A `size`² crop of the square 1.8× around box (x, y, w, h), edge pixels repeated outside
+    the image."""
     import cv2
 
     x, y, w, h = box
@@ -257,16 +271,19 @@ def _square_crop(image: np.ndarray, box, size: int) -> np.ndarray:
     cx, cy = x + w / 2, y + h / 2
     scale = size / side
     matrix = np.array([[scale, 0, size / 2 - scale * cx], [0, scale, size / 2 - scale * cy]])
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_AREA,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def concat(parts: list[Sequences]) -> Sequences:
-    return Sequences(**{k: torch.cat([getattr(p, k) for p in parts]) for k in Sequences.__dataclass_fields__})
+    return Sequences(**{k: torch.cat([getattr(p, k) for p in parts])
+                        for k in Sequences.__dataclass_fields__})
 
 
-def build_sequences(data, split: str, count: int, *, videos: tuple = (), video_count: int = 0, steps: int = 80,
-                    degraded_share: float = 0.3, seed: int = 0, video_sigma: float = 5.0, weights=None,
-                    landmarker=None, workers: int = 2, log=print) -> Sequences:
+def build_sequences(data, split: str, count: int, *, videos: tuple = (), video_count: int = 0,
+                    steps: int = 80, degraded_share: float = 0.3, seed: int = 0,
+                    video_sigma: float = 5.0, weights=None, landmarker=None, workers: int = 2,
+                    log=print) -> Sequences:
     """`count` corrupted sequences from the stills of `data` (read_faces formats) and `video_count`
     from `videos`, featurised by the pipeline's tracker and per-frame model. Each part is cached, as
     the tracker is the slow part (about 11 ms a frame on 2 workers)."""
@@ -281,15 +298,17 @@ def build_sequences(data, split: str, count: int, *, videos: tuple = (), video_c
         images, va, au = stills_with_face(data, split, landmarker=landmarker, workers=workers)
         log(f"{count} sequences of {steps} frames from {len(images)} images of {data} ({split}); "
             f"running the tracker and the per-frame model on {count * steps} corrupted frames")
-        return featurize(still_clips(images, va, au, count, steps, degraded_share, seed), net, landmarker, workers)
+        return featurize(still_clips(images, va, au, count, steps, degraded_share, seed), net,
+                         landmarker, workers)
 
     def from_videos() -> Sequences:
         log(f"{video_count} sequences of {steps} frames from {len(videos)} videos")
-        clips = video_clips(list(videos), video_count, steps, degraded_share, seed + 1, sigma=video_sigma,
-                            landmarker=landmarker)
+        clips = video_clips(list(videos), video_count, steps, degraded_share, seed + 1,
+                            sigma=video_sigma, landmarker=landmarker)
         return featurize(clips, net, landmarker, workers)
 
-    parts = [_cached(["stills", str(Path(data).resolve()), split, count, *common], from_stills, log)] if count else []
+    parts = [_cached(["stills", str(Path(data).resolve()), split, count, *common], from_stills,
+                     log)] if count else []
     if video_count:
         key = ["videos", sorted(Path(v).name for v in videos), video_count, video_sigma, *common]
         parts.append(_cached(key, from_videos, log))

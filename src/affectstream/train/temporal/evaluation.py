@@ -22,7 +22,8 @@ def hold_last(seq: Sequences) -> dict[str, np.ndarray]:
     return {"mean": held}
 
 
-def sequence_figures(prediction: dict[str, np.ndarray], seq: Sequences, frames: np.ndarray | None = None) -> dict:
+def sequence_figures(prediction: dict[str, np.ndarray], seq: Sequences,
+                     frames: np.ndarray | None = None) -> dict:
     """CCC (valence, arousal), mean AU ICC(3,1) and PCC, and with a std: the share of targets within
     ±1σ and ±2σ and the Gaussian NLL (valence/arousal), over the frames selected by `frames` (S, T)
     and, per output, the labelled ones (NaN: not labelled; NaN figures where an output has none)."""
@@ -34,7 +35,8 @@ def sequence_figures(prediction: dict[str, np.ndarray], seq: Sequences, frames: 
         ok = np.isfinite(y[:, k])
         return metric(y[ok, k] * scale, m[ok, k] * scale) if ok.sum() > 1 else float("nan")
 
-    figures = {"frames": int(frames.sum()), "ccc_valence": agree(metrics.ccc, 0), "ccc_arousal": agree(metrics.ccc, 1),
+    figures = {"frames": int(frames.sum()), "ccc_valence": agree(metrics.ccc, 0),
+               "ccc_arousal": agree(metrics.ccc, 1),
                "au_icc": _nanmean([agree(metrics.icc3_1, k, 5.0) for k in range(2, 14)]),
                "au_pcc": _nanmean([agree(metrics.pcc, k) for k in range(2, 14)])}
     if "std" in prediction:
@@ -43,8 +45,8 @@ def sequence_figures(prediction: dict[str, np.ndarray], seq: Sequences, frames: 
         s, error = s[ok], error[ok]
         figures["within_1sd"] = float((error <= s).mean()) if ok.any() else float("nan")
         figures["within_2sd"] = float((error <= 2 * s).mean()) if ok.any() else float("nan")
-        figures["nll"] = float((0.5 * np.log(2 * np.pi * s ** 2) + 0.5 * (error / s) ** 2).mean()) if ok.any() \
-            else float("nan")
+        figures["nll"] = float((0.5 * np.log(2 * np.pi * s ** 2) + 0.5 * (error / s) ** 2).mean()) \
+            if ok.any() else float("nan")
     return figures
 
 
@@ -56,12 +58,14 @@ def _nanmean(values: list[float]) -> float:
 def both(valid: Sequences, prediction: dict) -> dict[str, dict]:
     """Figures over all frames and over the frames with a face."""
     face = valid.present.numpy()
-    return {"all": sequence_figures(prediction, valid), "face": sequence_figures(prediction, valid, face)}
+    return {"all": sequence_figures(prediction, valid),
+            "face": sequence_figures(prediction, valid, face)}
 
 
 def score(net, valid: Sequences, seconds: float, ahead: int = 0) -> dict[str, dict]:
     """`both` for the temporal model's causal (or, with ahead > 0, centred) predictions."""
-    return both(valid, predict_sequences(net, valid, width=max(1, round(seconds * SEQUENCE_FPS)), ahead=ahead))
+    return both(valid, predict_sequences(net, valid, width=max(1, round(seconds * SEQUENCE_FPS)),
+                                         ahead=ahead))
 
 
 def print_table(rows: dict[str, dict], log=print) -> None:
@@ -69,5 +73,6 @@ def print_table(rows: dict[str, dict], log=print) -> None:
     log(f"{'':30s} {'frames':>7s} " + " ".join(f"{c:>11s}" for c in columns))
     for name, parts in rows.items():
         for part, figures in parts.items():
-            cells = " ".join(f"{figures[c]:11.4f}" if c in figures else f"{'–':>11s}" for c in columns)
+            cells = " ".join(f"{figures[c]:11.4f}" if c in figures else f"{'–':>11s}"
+                             for c in columns)
             log(f"{name + ' / ' + part:30s} {figures['frames']:7d} {cells}")

@@ -1,4 +1,5 @@
-"""How a temporal model trades steadiness for speed of response, on real media (benchmarks and tests).
+"""How a temporal model trades steadiness for speed of response, on real media (benchmarks and
+tests).
 
 Steadiness: the mean absolute frame-to-frame change of valence and arousal of the main face of a
 video. Response: frames after a cut from a neutral to a smiling face until the live estimate
@@ -16,7 +17,8 @@ from .data import SEQUENCE_FPS
 
 
 def steadiness(video, temporal: str) -> tuple[float, float, int]:
-    """(mean |Δvalence|, mean |Δarousal|, pairs) over consecutive detected frames of the first track."""
+    """(mean |Δvalence|, mean |Δarousal|, pairs) over consecutive detected frames of the first
+    track."""
     with AffectStream(mode="offline", temporal=temporal, max_faces=1) as pipeline:
         rows = [r for r in pipeline.stream(video) if r.success]
     first = main_track(rows)
@@ -34,25 +36,30 @@ def step_stills(ferplus) -> tuple[np.ndarray, np.ndarray]:
 
 
 def step_frames(neutral: np.ndarray, smiling: np.ndarray, seconds: float = 2.0) -> list[np.ndarray]:
-    """A 640×360 clip: `neutral` for `seconds`, then `smiling`, each a 200-pixel face at one spot."""
+    """A 640×360 clip: `neutral` for `seconds`, then `smiling`, each a 200-pixel face at one
+    spot."""
     frames = []
     for face in (neutral, smiling):
         canvas = np.full((360, 640, 3), 128, np.uint8)
-        canvas[80:280, 220:420] = cv2.resize(face, (200, 200), interpolation=cv2.INTER_CUBIC)[..., None]
+        canvas[80:280, 220:420] = cv2.resize(face, (200, 200),
+                                             interpolation=cv2.INTER_CUBIC)[..., None]
         frames += [canvas] * int(seconds * SEQUENCE_FPS)
     return frames
 
 
 def response(frames: list[np.ndarray], temporal: str, cut: int) -> dict:
-    """Live, frame by frame: per dimension (before, after, frames after the cut to 90 % of the change),
-    the number of tracks and of frames with a face."""
+    """Live, frame by frame: per dimension (before, after, frames after the cut to 90 % of the
+    change), the number of tracks and of frames with a face."""
     with AffectStream(mode="live", temporal=temporal, max_faces=1) as pipeline:
-        rows = [pipeline.analyze(Frame(i, i / SEQUENCE_FPS, image, 0.0))[0] for i, image in enumerate(frames)]
-    out = {"tracks": len({r.track_id for r in rows if r.success}), "detected": sum(r.success for r in rows)}
+        rows = [pipeline.analyze(Frame(i, i / SEQUENCE_FPS, image, 0.0))[0]
+                for i, image in enumerate(frames)]
+    out = {"tracks": len({r.track_id for r in rows if r.success}),
+           "detected": sum(r.success for r in rows)}
     for name in ("valence", "arousal"):
         values = np.array([getattr(r, name) if r.success else np.nan for r in rows])
         before, after = np.nanmean(values[cut - 10:cut]), np.nanmean(values[-15:])
         change = after - before
-        reached = np.flatnonzero((values[cut:] - before) / change >= 0.9) if abs(change) > 1e-6 else []
+        reached = np.flatnonzero((values[cut:] - before) / change >= 0.9) if abs(change) > 1e-6 \
+            else []
         out[name] = (float(before), float(after), int(reached[0]) + 1 if len(reached) else None)
     return out

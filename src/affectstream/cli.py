@@ -279,12 +279,16 @@ def _temporal_arguments(q) -> None:
                    help="temporal: the folder of its videos or frame folders, matched by name")
 
 
-def _train_parser(sub) -> None:
-    q = sub.add_parser("train", help="train a model: `train frame` (per-frame) or "
-                                     "`train temporal --model ap|affwildnet`")
+def _model_and_data(q) -> None:
     q.add_argument("model", choices=("frame", "temporal"))
     q.add_argument("--data", required=True,
                    help="FER+ folder, AffectNet folder, or a CSV of your own labels")
+
+
+def _train_parser(sub) -> None:
+    q = sub.add_parser("train", help="train a model: `train frame` (per-frame) or "
+                                     "`train temporal --model ap|affwildnet`")
+    _model_and_data(q)
     q.add_argument("--out",
                    help="where to write the weights (default: the shipped weights' path)")
     q.add_argument("--epochs", type=int, help="default 40 (frame), 30 (temporal)")
@@ -308,9 +312,7 @@ def _train_parser(sub) -> None:
 def _evaluate_parser(sub) -> None:
     q = sub.add_parser("evaluate", help="evaluate a model: `evaluate frame` (through the pipeline) "
                                         "or `evaluate temporal` (on held-out corrupted sequences)")
-    q.add_argument("model", choices=("frame", "temporal"))
-    q.add_argument("--data", required=True,
-                   help="FER+ folder, AffectNet folder, or a CSV of your own labels")
+    _model_and_data(q)
     q.add_argument("--split", default="valid",
                    help="frame: which split (FER+: valid; AffectNet: validation.csv)")
     q.add_argument("--limit", type=int, help="frame: only the first N images")

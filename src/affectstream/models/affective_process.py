@@ -18,8 +18,7 @@ from torch.distributions import Normal, kl_divergence
 from ..errors import AffectStreamError
 from ..registry import Weights, register
 from ..types import FrameOutput
-from .temporal import temporal_input
-from .weights import load_net
+from .temporal import load_temporal_net, temporal_input
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -210,9 +209,7 @@ class AffectiveProcessStage:
     @classmethod
     def load_network(cls, path=None) -> tuple[AffectiveProcess, dict]:
         """(the network at `path` (default: the shipped weights), the file's metadata)."""
-        how = ("train one with `affectstream train temporal --model ap` or pass "
-               "--temporal-weights PATH")
-        return load_net(AffectiveProcess, path or WEIGHTS.path, "Affective Process", how)
+        return load_temporal_net(AffectiveProcess, "ap", WEIGHTS, path)
 
     @classmethod
     def from_options(cls, options) -> AffectiveProcessStage:

@@ -13,8 +13,7 @@ from torch import nn
 from ..errors import AffectStreamError
 from ..registry import Weights, register
 from ..types import AU_NAMES, FrameOutput
-from .temporal import temporal_input
-from .weights import load_net
+from .temporal import load_temporal_net, temporal_input
 
 
 class AffWildNet(nn.Module):
@@ -62,9 +61,7 @@ class AffWildNetStage:
     @classmethod
     def load_network(cls, path=None) -> tuple[AffWildNet, dict]:
         """(the network at `path` (default: the shipped weights), the file's metadata)."""
-        how = ("train one with `affectstream train temporal --model affwildnet` or pass "
-               "--temporal-weights PATH")
-        return load_net(AffWildNet, path or WEIGHTS.path, "AffWildNet", how)
+        return load_temporal_net(AffWildNet, "affwildnet", WEIGHTS, path)
 
     @classmethod
     def from_options(cls, options) -> AffWildNetStage:

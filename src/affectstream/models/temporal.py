@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..registry import Weights
 from ..types import FrameOutput
+from .weights import load_net
 
 PREDICTION_DIM = 14  # valence, arousal, AU/5: the per-frame prediction the models read and give
 
@@ -23,3 +25,11 @@ def temporal_input(out: FrameOutput | None, x_dim: int) -> tuple[torch.Tensor, t
                                          out.au / 5]).astype(np.float32))
     x = torch.cat([torch.from_numpy(out.embedding), torch.from_numpy(out.shape), y, torch.ones(1)])
     return x, y
+
+
+def load_temporal_net(network: type, name: str, weights: Weights, path=None) -> tuple:
+    """(the `network` stored at `path` (default: the shipped `weights`), the file's metadata) for
+    the temporal model registered as `name`."""
+    how = (f"train one with `affectstream train temporal --model {name}` or pass "
+           "--temporal-weights PATH")
+    return load_net(network, path or weights.path, network.__name__, how)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import pkgutil
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -66,6 +67,7 @@ _entries: dict[tuple[str, str], Entry] = {}
 _BUILTIN_PACKAGES = ("affectstream.models", "affectstream.writers")
 PLUGIN_GROUP = "affectstream.plugins"  # entry points of installed packages that register more
 _plugins_loaded = False
+_builtins_loaded = False
 
 
 def register(kind: str, name: str, *, weights: Weights | None = None, trainer: str | None = None):
@@ -81,8 +83,16 @@ def register(kind: str, name: str, *, weights: Weights | None = None, trainer: s
 
 
 def _load_builtins() -> None:
-    for package in _BUILTIN_PACKAGES:  # importing them runs their @register lines
-        importlib.import_module(package)
+    """Import every module of the built-in packages, once: their @register lines run on import,
+    so a new model or writer is one new file."""
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True
+    for name in _BUILTIN_PACKAGES:
+        package = importlib.import_module(name)
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{name}.{module.name}")
     _load_plugins()
 
 
@@ -106,7 +116,8 @@ def _load_plugins() -> None:
 def entries(kind: str) -> list[Entry]:
     """The `kind` components in registration order (the built-in ones first)."""
     _load_builtins()
-    return [e for (k, _), e in _entries.items() if k == kind]
+    found = [e for (k, _), e in _entries.items() if k == kind]
+    return sorted(found, key=lambda e: not e.cls.__module__.startswith("affectstream."))
 
 
 def names(kind: str) -> tuple[str, ...]:

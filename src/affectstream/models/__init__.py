@@ -1,2 +1,1 @@
-"""Per-frame and temporal models that turn tracked faces into affect; importing registers them."""
-from . import affective_process, affwildnet, frame  # noqa: F401  (ap first: the default)
+"""Per-frame and temporal models that turn tracked faces into affect, one module each."""

@@ -13,4 +13,4 @@ __all__ = [
     "TemporalModel", "Weights", "Writer", "analyze_image", "open_source", "process", "register",
     "stream",
 ]
-__version__ = "0.3.0"
+__version__ = "0.4.0"

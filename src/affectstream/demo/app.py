@@ -40,9 +40,9 @@ class LiveSession:
     closed session is replaced on the next frame.
     """
 
-    def __init__(self, options: PipelineOptions):
-        self.options = options
-        self.pipeline = AffectStream(options)
+    def __init__(self, settings: tuple):
+        self.settings = settings  # the panel's values, compared each frame (cheaper than options)
+        self.pipeline = AffectStream(demo_options("live", *settings))
         self.plots = LivePlots()
         self.started = time.perf_counter()
         self.frames = 0
@@ -136,12 +136,12 @@ def on_frame(image, session: LiveSession | None, temporal: str, max_faces, au_so
     received = time.time()
     if image is None:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), session
-    options = demo_options("live", temporal, max_faces, au_source)
-    if session is not None and session.options != options:
+    settings = (temporal, max_faces, au_source)
+    if session is not None and session.settings != settings:
         session.close()
     step = session.step(image) if session is not None else None
     if step is None:  # first frame, new settings, or reset while this frame was on its way
-        session = LiveSession(options)
+        session = LiveSession(settings)
         step = session.step(image)
     rows, now = step
     with session.lock:  # the figures belong to the session; a reset may be closing it

@@ -1,0 +1,107 @@
+"""MediaPipe's Face Landmarker and the face detector bundled in its .task file, run side by side.
+
+The landmarker reports no confidence, so the detector gives each face its score; both release the
+GIL, so the detector runs on a worker thread while the landmarker runs, at no wall-clock cost.
+"""
+from __future__ import annotations
+
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import mediapipe as mp
+import numpy as np
+from mediapipe.tasks.python import BaseOptions, vision
+
+from .errors import AffectStreamError
+from .logs import quiet_native_logs
+
+# MediaPipe's presence and tracking thresholds (its defaults).
+MIN_CONFIDENCE = 0.5
+# The detector's own floor: weak detections still score faces the landmarker found.
+MIN_DETECTOR_SCORE = 0.1
+
+Window = tuple[int, int, int, int]  # x, y, width, height in image pixels
+Reading = tuple  # (box, landmarks (478, 3), blendshapes (52,), 4×4 transformation matrix)
+Detection = tuple  # (box, score)
+
+
+class Landmarker:
+    """One Face Landmarker + face detector pair in MediaPipe's VIDEO or IMAGE running mode."""
+
+    def __init__(self, path: Path, *, video: bool, num_faces: int, pool: ThreadPoolExecutor):
+        self.video, self._pool = video, pool
+        running = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
+        with quiet_native_logs():
+            try:
+                self._landmarker = vision.FaceLandmarker.create_from_options(
+                    vision.FaceLandmarkerOptions(
+                        base_options=BaseOptions(model_asset_path=str(path)), running_mode=running,
+                        num_faces=num_faces, min_face_detection_confidence=MIN_CONFIDENCE,
+                        min_face_presence_confidence=MIN_CONFIDENCE,
+                        min_tracking_confidence=MIN_CONFIDENCE, output_face_blendshapes=True,
+                        output_facial_transformation_matrixes=True))
+                with zipfile.ZipFile(path) as bundle:
+                    detector_model = bundle.read("face_detector.tflite")
+                self._detector = vision.FaceDetector.create_from_options(
+                    vision.FaceDetectorOptions(
+                        base_options=BaseOptions(model_asset_buffer=detector_model),
+                        running_mode=running, min_detection_confidence=MIN_DETECTOR_SCORE))
+            except (RuntimeError, ValueError, KeyError, zipfile.BadZipFile) as e:
+                raise AffectStreamError(
+                    f"{path}: MediaPipe cannot load this model file ({e}); "
+                    "run `affectstream models fetch` to get a verified copy") from None
+
+    def read(self, image: np.ndarray, window: Window | None = None,
+             ms: int | None = None) -> tuple[list[Reading], list[Detection]]:
+        """Landmarks and detections in image[y:y+h, x:x+w] (whole image when None), in
+        whole-image pixels; `ms` is the frame's timestamp in VIDEO mode."""
+        view, (x0, y0) = _view(image, window)
+        height, width = view.shape[:2]
+        mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=view)
+        pending = self._pool.submit(self._detect, mp_image, (x0, y0), ms)
+        result = (self._landmarker.detect_for_video(mp_image, ms) if self.video
+                  else self._landmarker.detect(mp_image))
+        detected = pending.result()
+        found = []
+        for k, points in enumerate(result.face_landmarks):
+            lm = np.array([(p.x * width + x0, p.y * height + y0, p.z * width) for p in points],
+                          np.float32)
+            lo, hi = lm[:, :2].min(0), lm[:, :2].max(0)
+            box = (float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
+            blend = np.array([c.score for c in result.face_blendshapes[k]], np.float32)
+            found.append((box, lm, blend, result.facial_transformation_matrixes[k]))
+        return found, detected
+
+    def detect(self, image: np.ndarray, windows: list[Window]) -> list[Detection]:
+        """The detector alone on each window (IMAGE mode), in whole-image pixels."""
+        detected = []
+        for window in windows:
+            view, offset = _view(image, window)
+            mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=view)
+            detected += self._detect(mp_image, offset, None)
+        return detected
+
+    def _detect(self, mp_image, offset: tuple[int, int], ms: int | None) -> list[Detection]:
+        x0, y0 = offset
+        result = (self._detector.detect_for_video(mp_image, ms) if self.video
+                  else self._detector.detect(mp_image))
+        return [((d.bounding_box.origin_x + x0, d.bounding_box.origin_y + y0,
+                  d.bounding_box.width, d.bounding_box.height), d.categories[0].score)
+                for d in result.detections]
+
+    def close(self) -> None:
+        """Release both MediaPipe tasks; safe to call twice."""
+        with quiet_native_logs():
+            for task in (self._landmarker, self._detector):
+                if task is not None:
+                    task.close()
+        self._landmarker = self._detector = None
+
+
+def _view(image: np.ndarray, window: Window | None) -> tuple[np.ndarray, tuple[int, int]]:
+    """The window's pixels (contiguous, as MediaPipe wants) and its top-left corner."""
+    if window is None:
+        return image, (0, 0)
+    x, y, w, h = window
+    return np.ascontiguousarray(image[y:y + h, x:x + w]), (x, y)

@@ -171,8 +171,8 @@ class FaceTracker:
         return [], [], image, (1.0, 0)
 
     def alive(self) -> set[int]:
-        """The ids of the tracks held now (seen within `max_gap`), detected in this frame or not."""
-        return set(self.tracks.tracks)
+        """The ids of the tracks held now, detected in this frame or not (TrackAssigner.held)."""
+        return self.tracks.held()
 
     def reset(self) -> None:
         """Start a new timeline: MediaPipe's state and the track ids start over (ids from 0)."""

@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import os
 import pkgutil
+import re
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -20,6 +21,10 @@ from .errors import AffectStreamError
 KINDS = ("frame", "temporal", "writer")
 # In a checkout, a link to weights/ at the repository root; installed, a folder of the package.
 _SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights"
+CHECKSUMS = "SHA256SUMS"  # beside the shipped weights, in the format `sha256sum -c` reads
+_SUM_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")
+# (path, mtime, size) -> SHA-256: building a pipeline again must not hash megabytes again
+_digests: dict[tuple[str, int, int], str] = {}
 
 
 def weights_dir() -> Path:
@@ -45,7 +50,74 @@ class Weights:
         return weights_dir() / self.card
 
     def sha256(self) -> str:
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        return file_sha256(self.path)
+
+    def recorded_sha256(self) -> str | None:
+        """The SHA-256 that SHA256SUMS records for the file, None where it records none."""
+        return recorded_sha256(weights_dir()).get(self.file)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 (hex) of the file at `path`, hashed once per (path, mtime, size)."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _digests:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _digests[key] = digest.hexdigest()
+    return _digests[key]
+
+
+def recorded_sha256(folder: str | os.PathLike) -> dict[str, str]:
+    """{file name: SHA-256} from `folder`/SHA256SUMS; {} where there is none."""
+    sums = Path(folder) / CHECKSUMS
+    if not sums.is_file():
+        return {}
+    lines = (_SUM_LINE.fullmatch(line.strip()) for line in sums.read_text().splitlines())
+    return {m[2]: m[1].lower() for m in lines if m}
+
+
+def is_shipped(path: str | os.PathLike) -> bool:
+    """Whether `path` is a file of the shipped weights' folder, `weights_dir()`."""
+    return Path(path).resolve().parent == weights_dir().resolve()
+
+
+def verify_shipped(path: str | os.PathLike) -> None:
+    """AffectStreamError unless the file `path` of `weights_dir()` has the SHA-256 that
+    SHA256SUMS there records for it."""
+    path, folder = Path(path), weights_dir()
+    expected = recorded_sha256(folder).get(path.name)
+    record = f"cd {folder} && sha256sum *.safetensors > {CHECKSUMS}"
+    if expected is None:
+        raise AffectStreamError(f"{path}: no checksum for it in {folder / CHECKSUMS}; to trust the "
+                                f"weights there, record them: {record}")
+    actual = file_sha256(path)
+    if actual != expected:
+        raise AffectStreamError(
+            f"{path}: damaged or modified (SHA-256 {actual[:12]}…, {CHECKSUMS} records "
+            f"{expected[:12]}…); restore it ({_restore(path.name)}) or retrain it with "
+            f"`affectstream train`; if you changed it on purpose, record it: {record}")
+
+
+def _restore(name: str) -> str:
+    """How to get the shipped file `name` back."""
+    if os.environ.get("AFFECTSTREAM_WEIGHTS"):
+        return f"copy {_SHIPPED_WEIGHTS / name} there again"
+    return (f"`git checkout -- weights/{name}` in a clone, "
+            "else `pip install --force-reinstall affectstream`")
+
+
+def record_sha256(path: str | os.PathLike) -> None:
+    """Write `path`'s SHA-256 into the SHA256SUMS beside it (one line per file, sorted)."""
+    path = Path(path)
+    recorded = recorded_sha256(path.parent)
+    recorded[path.name] = file_sha256(path)
+    partial = path.parent / f".{CHECKSUMS}.partial"
+    partial.write_text("".join(f"{digest}  {name}\n" for name, digest in sorted(recorded.items())))
+    os.replace(partial, path.parent / CHECKSUMS)  # never a half-written list
 
 
 @dataclass(frozen=True)

@@ -58,13 +58,19 @@ class TrackAssigner:
     missed in the same frame: a face that jumps (a mirrored or damaged frame) must not get a
     second id. A box overlapping a track already matched in this frame is a duplicate reading of
     that face and gets no id. A track unseen for more than `max_gap` seconds is forgotten.
+
+    A track missed in a frame is still *held* (its estimate carried, see `held`) for as long as the
+    evidence for it lasted, at most `max_gap`: a face seen for two frames is not carried for a
+    second.
     """
 
     def __init__(self, max_gap: float = 1.0, min_iou: float = 0.2):
         self.max_gap, self.min_iou = max_gap, min_iou
-        self.tracks: dict[int, tuple[Box, float]] = {}
+        self.tracks: dict[int, tuple[Box, float]] = {}  # id -> (last box, last seen)
+        self.born: dict[int, float] = {}
         self.pending: list[Box] = []
         self.next_id = 0
+        self.now = float("-inf")
 
     def live(self, timestamp: float) -> dict[int, Box]:
         """The last box of every track not yet forgotten at `timestamp`."""
@@ -81,6 +87,8 @@ class TrackAssigner:
         """One id per box, in the order given; None for a duplicate or a face not yet
         confirmed."""
         self.tracks = {i: v for i, v in self.tracks.items() if timestamp - v[1] <= self.max_gap}
+        self.born = {i: t for i, t in self.born.items() if i in self.tracks}
+        self.now = timestamp
         ids = self._match(boxes)
         pending, self.pending = self.pending, []
         matched = [boxes[j] for j, i in enumerate(ids) if i is not None]
@@ -95,8 +103,15 @@ class TrackAssigner:
                     self.pending.append(tuple(box))  # a second sighting next frame confirms it
                     continue
                 ids[j], self.next_id = self.next_id, self.next_id + 1
+                self.born[ids[j]] = timestamp
             self.tracks[ids[j]] = (tuple(box), timestamp)
         return ids
+
+    def held(self) -> set[int]:
+        """The tracks to carry in the latest frame: seen in it, or missed for no longer than they
+        had been seen before."""
+        return {i for i, (_, seen) in self.tracks.items()
+                if self.now - seen <= min(self.max_gap, seen - self.born[i])}
 
     def _match(self, boxes: list) -> list[int | None]:
         """Known tracks for the boxes, best overlap first, each track to at most one box."""
@@ -117,5 +132,7 @@ class TrackAssigner:
     def reset(self) -> None:
         """Forget every track; ids start again at 0."""
         self.tracks.clear()
+        self.born.clear()
         self.pending.clear()
         self.next_id = 0
+        self.now = float("-inf")

@@ -97,6 +97,9 @@ class FaceTracker:
         """The faces in `frame`, largest first; frames must come in timestamp order in video
         mode."""
         image = np.ascontiguousarray(frame.image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or not image.size:
+            raise AffectStreamError(f"frame {frame.index}: an image must be (H, W, 3) uint8 RGB "
+                                    f"with H, W > 0; got {image.dtype} {image.shape}")
         if not self._warm:  # the first inference logs from C++ too
             self._warm = True
             with quiet_native_logs():

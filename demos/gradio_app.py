@@ -13,5 +13,7 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--max-minutes", type=float, default=10.0,
                         help="longest video the video tab accepts")
+    parser.add_argument("--max-upload-mb", type=float, default=200.0,
+                        help="largest video file the video tab accepts, in MB")
     args = parser.parse_args()
-    main(args.host, args.port, args.max_minutes)
+    main(args.host, args.port, args.max_minutes, args.max_upload_mb)

@@ -74,8 +74,9 @@ def browser_setup(shared, model, tmp_path_factory):
     log = open(folder / "server.log", "w")
     command = [sys.executable, "-X", "faulthandler", "-m", "affectstream.cli", "demo",
                "--port", str(port)]
-    # a native crash leaves a trace
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    # a native crash leaves a trace; Gradio's folder in the test's, to look into
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, "GRADIO_TEMP_DIR": str(folder / "gradio")})
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:
@@ -162,6 +163,11 @@ def test_webcam_tab_shows_live_affect_and_sessions_stay_apart(browser_setup, cap
     assert after_reset > frames_second  # the other visitor's state survives a reset
     second.context.close()
     first.context.close()
+    # what the page promises: the pictures sent back are deleted when the tab closes
+    deadline = time.monotonic() + 30
+    while (written := [p for p in (folder / "gradio").rglob("*") if p.is_file()]):
+        assert time.monotonic() < deadline, written[:5]
+        time.sleep(0.5)
 
 
 def test_video_tab_csv_matches_the_command_line(browser_setup, video, tmp_path):

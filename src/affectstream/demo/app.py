@@ -2,12 +2,13 @@
 
 Each browser session has its own pipeline (tracker and temporal state) in a gr.State; nothing is
 global. The video tab runs `AffectStream(mode="offline").run(csv=...)` exactly as `affectstream
-process` does, so its CSV is the CLI's, byte for byte, for the same file and settings.
+process` does, so its CSV is the CLI's, byte for byte, for the same file and settings (up to the
+length limit). Webcam frames never touch the disk; a session's uploads and results are deleted when
+its tab closes (session_files.py).
 """
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -22,10 +23,12 @@ from .. import registry
 from ..errors import AffectStreamError
 from ..options import PipelineOptions, choices_of, option_fields
 from ..pipeline import AffectStream
-from ..sources import open_source
 from ..types import AU_NAMES, Affect, Frame, main_track
+from .pictures import FramePictures
 from .plots import LivePlots, colour_rgb
-from .video import annotate_video, au_strip, va_timeline
+from .session_files import CACHE_SWEEP, SessionFiles, describe
+from .uploads import DEFAULT_MAX_UPLOAD_MB, LengthLimit, open_upload, upload_bytes
+from .video import annotate_video, au_strip, save_png, va_timeline
 
 # The settings a visitor can change, in the order the event handlers receive them.
 DEMO_SETTINGS = ("temporal", "max_faces", "au_source")
@@ -33,17 +36,18 @@ MAX_FACES_SHOWN = 10  # the slider's top: more faces than fit legibly on one web
 
 
 class LiveSession:
-    """One visitor's live pipeline, plots and counters.
+    """One visitor's live pipeline, plots, counters and the files of the pictures sent back.
 
     Reset and the end of a browser session close it from another thread than the stream's; the lock
     keeps them from closing MediaPipe under a frame in flight (which would kill the server), and a
     closed session is replaced on the next frame.
     """
 
-    def __init__(self, settings: tuple):
+    def __init__(self, settings: tuple, folder: Path | None = None):
         self.settings = settings  # the panel's values, compared each frame (cheaper than options)
         self.pipeline = AffectStream(demo_options("live", *settings))
         self.plots = LivePlots()
+        self.pictures = FramePictures(folder)
         self.started = time.perf_counter()
         self.frames = 0
         self.last_timestamp = -1.0
@@ -69,6 +73,7 @@ class LiveSession:
             if not self.closed:
                 self.closed = True
                 self.pipeline.close()
+        self.pictures.close()
 
 
 def demo_options(mode: str, *values) -> PipelineOptions:
@@ -130,22 +135,26 @@ def reading(rows: list[Affect]) -> list[dict]:
     return faces
 
 
-def on_frame(image, session: LiveSession | None, temporal: str, max_faces, au_source: str):
-    """One webcam frame → annotated frame, the three plots, top emotions, the reading, the
-    status."""
+def on_frame(image, session: LiveSession | None, temporal: str, max_faces, au_source: str,
+             folder: Path | None = None):
+    """One webcam frame → annotated frame, the three plots (as files in a new folder inside
+    `folder`), top emotions, the reading, the status."""
     received = time.time()
+    skip = (gr.skip(),) * 7
     if image is None:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), session
+        return *skip, session
     settings = (temporal, max_faces, au_source)
     if session is not None and session.settings != settings:
         session.close()
     step = session.step(image) if session is not None else None
     if step is None:  # first frame, new settings, or reset while this frame was on its way
-        session = LiveSession(settings)
+        session = LiveSession(settings, folder)
         step = session.step(image)
     rows, now = step
     with session.lock:  # the figures belong to the session; a reset may be closing it
-        circumplex, timeline, bars = session.plots.draw(now)
+        pictures = session.pictures.write(draw_faces(image, rows), *session.plots.draw(now))
+    if pictures is None:  # reset meanwhile: the next frame starts afresh
+        return *skip, session
     detected = [r for r in rows if r.success]
     main = main_track(rows)
     first = next((r for r in detected if r.track_id == main), None)
@@ -160,7 +169,7 @@ def on_frame(image, session: LiveSession | None, temporal: str, max_faces, au_so
                   f" · frame {session.frames}")
     readout = {"frame": session.frames, "received_ms": round(received * 1000, 1),
                "processed_ms": round((time.time() - received) * 1000, 1), "faces": reading(rows)}
-    return draw_faces(image, rows), circumplex, timeline, bars, emotions, readout, status, session
+    return *pictures, emotions, readout, status, session
 
 
 def reset(session: LiveSession | None):
@@ -171,22 +180,27 @@ def reset(session: LiveSession | None):
 
 
 def analyze_video(path, temporal: str, max_faces, au_source: str, max_minutes: float,
+                  files: SessionFiles, request: gr.Request | None = None,
                   progress=gr.Progress()):  # noqa: B008 (Gradio injects the tracker through this default)
-    """Offline: the CSV (as `affectstream process` writes it), the annotated video, the plots."""
+    """Offline: the CSV (as `affectstream process` writes it), the annotated video, the plots, of
+    at most `max_minutes` of the video; written into the session's folder under `files`."""
     if not path:
         raise gr.Error("Upload a video first.")
+    files.keep_upload(request, path)
     try:
-        source = open_source(path)
-        frames, fps = getattr(source, "frame_count", None), getattr(source, "fps", None) or 30.0
-        source.close()
+        source = open_upload(path)
     except AffectStreamError as e:
-        raise gr.Error(f"Not a video affectstream can read: {e}") from None
+        files.discard_upload(path)  # nothing of a refused file is kept
+        raise gr.Error(str(e)) from None
+    frames, fps = source.frame_count, source.fps or 30.0
     if frames and frames / fps > max_minutes * 60:
+        source.close()
         raise gr.Error(f"This video lasts {frames / fps / 60:.1f} min; "
                        f"the limit here is {max_minutes:g} min. "
                        "Use `affectstream process` for long files.")
-    folder = Path(tempfile.mkdtemp(prefix="affectstream-demo-"))
-    csv_path = folder / f"{Path(path).stem}.csv"
+    clip = LengthLimit(source, max_minutes * 60)  # the header may declare no length at all
+    folder = files.new_run(request)
+    stem = Path(path).stem
     rows: list[Affect] = []
 
     def advance(summary):
@@ -194,17 +208,31 @@ def analyze_video(path, temporal: str, max_faces, au_source: str, max_minutes: f
                  + (f" of {frames}" if frames else ""))
 
     try:
-        options = demo_options("offline", temporal, max_faces, au_source)
-        with AffectStream(options) as pipeline:
-            summary = pipeline.run(path, csv=csv_path, on_result=rows.append, progress=advance)
+        with AffectStream(demo_options("offline", temporal, max_faces, au_source)) as pipeline:
+            summary = pipeline.run(clip, csv=folder / f"{stem}.csv", on_result=rows.append,
+                                   progress=advance)
     except AffectStreamError as e:
         raise gr.Error(f"Could not analyse this video: {e}") from None
+    finally:
+        clip.close()
     progress(1.0, desc="drawing the annotated video")
-    annotated = annotate_video(path, rows, folder / f"{Path(path).stem}_annotated.mp4", draw_faces)
+    annotated = annotate_video(path, rows, folder / f"{stem}_annotated.mp4", draw_faces,
+                               frames=summary.frames)
+    return (str(annotated), save_png(va_timeline(rows), folder / "valence_arousal.png"),
+            save_png(au_strip(rows), folder / "action_units.png"), summary.output,
+            video_message(summary, clip, max_minutes))
+
+
+def video_message(summary, clip: LengthLimit, max_minutes: float) -> str:
+    """The video tab's summary line; a cut at the length limit comes first."""
     message = (f"{summary.frames} frames, {summary.frames_with_face} with a face, "
                f"{len(summary.ids)} face id(s)"
                + ("" if summary.frames_with_face else " — **no face was found in this video**."))
-    return str(annotated), va_timeline(rows), au_strip(rows), str(csv_path), message
+    if clip.cut:
+        message = (f"**Stopped at the length limit of {max_minutes:g} min**: this video goes on "
+                   f"past {clip.seconds:g} s, and only its first {summary.frames} frames were "
+                   "analysed. Use `affectstream process` for the whole file. " + message)
+    return message
 
 
 def model_cards() -> str:
@@ -219,53 +247,60 @@ def model_cards() -> str:
     return "\n\n".join(parts)
 
 
-def build_app(max_minutes: float = 10.0) -> gr.Blocks:
-    with gr.Blocks(title="affectstream", analytics_enabled=False) as app:
+def build_app(max_minutes: float = 10.0, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+              files: SessionFiles | None = None) -> gr.Blocks:
+    """The demo's page; launch it with `max_file_size=upload_bytes(max_upload_mb)` (main does)."""
+    files = files or SessionFiles.create()
+    with gr.Blocks(title="affectstream", analytics_enabled=False, delete_cache=CACHE_SWEEP) as app:
         gr.Markdown("# affectstream\nValence, arousal, FACS action units and emotions from your "
-                    "face, frame by frame. Nothing is stored: frames are analysed in memory and "
-                    "forgotten.")
+                    f"face, frame by frame. {describe()}", elem_id="storage")
         with gr.Accordion("Settings", open=False), gr.Row():
             settings = settings_panel()
         with gr.Accordion("What the numbers are trained on, and how good they are "
                           "(model cards)", open=False):
             gr.Markdown(model_cards())
         with gr.Tab("Webcam"):
-            webcam_tab(settings)
+            webcam_tab(settings, files)
         with gr.Tab("Video file"):
-            video_tab(settings, max_minutes)
+            video_tab(settings, max_minutes, max_upload_mb, files)
+        app.unload(files.forget)  # the tab closed: its uploads and results go now, not in an hour
     app.queue(default_concurrency_limit=None)
     return app
 
 
-def webcam_tab(settings: list[gr.Component]) -> None:
+def webcam_tab(settings: list[gr.Component], files: SessionFiles) -> None:
     """The live tab: camera in, annotated frame, circumplex, timeline, AU bars, emotions out."""
     session = gr.State(None, delete_callback=lambda s: s.close() if s is not None else None)
     with gr.Row():
         camera = gr.Image(sources=["webcam"], streaming=True, label="Camera", type="numpy")
-        annotated = gr.Image(label="Faces", format="jpeg", elem_id="annotated")
+        annotated = gr.Image(label="Faces", elem_id="annotated")
     status = gr.Markdown("Start the camera: click it, then Record.", elem_id="status")
     with gr.Row():
-        circumplex = gr.Image(label="Circumplex", show_label=False, format="jpeg",
-                              elem_id="circumplex")
-        timeline = gr.Image(label="Valence and arousal", show_label=False, format="jpeg",
-                            elem_id="timeline")
+        circumplex = gr.Image(label="Circumplex", show_label=False, elem_id="circumplex")
+        timeline = gr.Image(label="Valence and arousal", show_label=False, elem_id="timeline")
     with gr.Row():
-        bars = gr.Image(label="Action units", show_label=False, format="jpeg", elem_id="au-bars")
+        bars = gr.Image(label="Action units", show_label=False, elem_id="au-bars")
         emotions = gr.Label(num_top_classes=3, label="Top emotions", elem_id="emotions")
     with gr.Accordion("Latest reading (numbers)", open=True):
         readout = gr.JSON(elem_id="reading")
     reset_button = gr.Button("Reset", elem_id="reset")
     outputs = [annotated, circumplex, timeline, bars, emotions, readout, status, session]
-    camera.stream(on_frame, [camera, session, *settings], outputs, stream_every=0.05,
+
+    # the pictures go in the session's folder, deleted with it when the tab closes
+    def frame(image, session, temporal, max_faces, au_source, request: gr.Request):
+        return on_frame(image, session, temporal, max_faces, au_source, files.folder(request))
+
+    camera.stream(frame, [camera, session, *settings], outputs, stream_every=0.05,
                   time_limit=3600, concurrency_limit=None, show_progress="hidden")
     reset_button.click(reset, [session], outputs)
 
 
-def video_tab(settings: list[gr.Component], max_minutes: float) -> None:
+def video_tab(settings: list[gr.Component], max_minutes: float, max_upload_mb: float,
+              files: SessionFiles) -> None:
     """The file tab: upload, analyse offline, annotated video, plots and the CSV."""
-    limit = gr.Number(max_minutes, visible=False)
     with gr.Row():
-        video = gr.Video(label="Video to analyse", sources=["upload"], elem_id="video-input")
+        video = gr.Video(label=f"Video to analyse (up to {max_upload_mb:g} MB and "
+                               f"{max_minutes:g} min)", sources=["upload"], elem_id="video-input")
         played = gr.Video(label="Annotated", elem_id="annotated-video")
     run = gr.Button("Analyse", variant="primary", elem_id="analyse")
     summary = gr.Markdown(elem_id="video-summary")
@@ -274,9 +309,26 @@ def video_tab(settings: list[gr.Component], max_minutes: float) -> None:
                            elem_id="va-timeline")
         au_plot = gr.Image(label="Action units over time", show_label=False, elem_id="au-strip")
     csv_file = gr.File(label="CSV (same schema as `affectstream process`)", elem_id="csv")
-    run.click(analyze_video, [video, *settings, limit],
-              [played, va_plot, au_plot, csv_file, summary], concurrency_limit=2)
+
+    # The limit is the server's, not an input a client could send a larger value for.
+    def analyse(path, temporal, max_faces, au_source, request: gr.Request,
+                progress=gr.Progress()):  # noqa: B008 (as analyze_video's)
+        return analyze_video(path, temporal, max_faces, au_source, max_minutes, files, request,
+                             progress)
+
+    run.click(analyse, [video, *settings], [played, va_plot, au_plot, csv_file, summary],
+              concurrency_limit=2, api_name="analyze_video")
 
 
-def main(host: str = "127.0.0.1", port: int = 7860, max_minutes: float = 10.0) -> None:
-    build_app(max_minutes).launch(server_name=host, server_port=port, show_error=True)
+def main(host: str = "127.0.0.1", port: int = 7860, max_minutes: float = 10.0,
+         max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, *, block: bool = True) -> gr.Blocks:
+    """Serve the demo; block=False returns the running app (tests close it)."""
+    max_file_size, files = upload_bytes(max_upload_mb), SessionFiles.create()
+    app = build_app(max_minutes, max_upload_mb, files)
+    try:
+        app.launch(server_name=host, server_port=port, show_error=True,
+                   max_file_size=max_file_size, prevent_thread_lock=not block)
+    finally:
+        if block:  # launch returns once the server stopped (Ctrl-C): nothing of it stays behind
+            files.forget_all()
+    return app

@@ -6,6 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -13,8 +14,9 @@ from matplotlib.figure import Figure
 from ..types import AU_NAMES, Affect, main_track
 
 
-def annotate_video(source, rows: list[Affect], out: Path, draw) -> Path:
-    """`source` re-encoded with `draw(image, rows of that frame)` on every frame."""
+def annotate_video(source, rows: list[Affect], out: Path, draw, frames: int | None = None) -> Path:
+    """`source` re-encoded with `draw(image, rows of that frame)` on every frame (the first
+    `frames` of them, when the analysis stopped at the length limit)."""
     by_frame = defaultdict(list)
     for r in rows:
         by_frame[r.frame].append(r)
@@ -25,6 +27,8 @@ def annotate_video(source, rows: list[Affect], out: Path, draw) -> Path:
                                    options={"preset": "veryfast", "crf": "23"})
         stream.pix_fmt = "yuv420p"
         for index, frame in enumerate(container.decode(stream_in)):
+            if frames is not None and index >= frames:
+                break
             image = frame.to_ndarray(format="rgb24")
             if index == 0:
                 stream.width, stream.height = image.shape[1] // 2 * 2, image.shape[0] // 2 * 2
@@ -35,6 +39,13 @@ def annotate_video(source, rows: list[Affect], out: Path, draw) -> Path:
         for packet in stream.encode():
             output.mux(packet)
     return out
+
+
+def save_png(image: np.ndarray, path: Path) -> str:
+    """Write an (H, W, 3) RGB image; the path, as an output component takes it."""
+    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {path}")
+    return str(path)
 
 
 def _render(figure: Figure) -> np.ndarray:

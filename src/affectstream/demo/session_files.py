@@ -1,0 +1,106 @@
+"""The files a browser session leaves on the server, and their deletion when the session ends.
+
+A session's results (CSV, annotated video, plots, the webcam tab's pictures) are written inside
+Gradio's own temporary folder, so Gradio serves them where they are instead of copying them; the
+session's uploads are noted beside them. `forget` (Blocks.unload: the tab closed) deletes both.
+Whatever a session that never says goodbye leaves behind is removed by Gradio's `delete_cache`
+sweep (CACHE_SWEEP) or when the demo stops (`forget_all`).
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+from gradio.utils import get_upload_folder
+
+from .pictures import KEEP
+
+# Blocks(delete_cache=...): every 10 minutes, files made more than an hour ago go.
+CACHE_SWEEP = (600, 3600)
+UPLOADS = "uploads.txt"
+
+
+def gradio_folder() -> Path:
+    """Where Gradio keeps uploads and the files it serves (GRADIO_TEMP_DIR, else /tmp/gradio)."""
+    return Path(get_upload_folder()).resolve()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder)
+
+
+class SessionFiles:
+    """One folder per browser session under `root`, named by a digest of its session hash."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    @classmethod
+    def create(cls) -> SessionFiles:
+        """A root of its own inside Gradio's folder: two demos on one machine never share one."""
+        return cls(gradio_folder() / f"affectstream-demo-{secrets.token_hex(4)}")
+
+    def folder(self, request: gr.Request | None) -> Path:
+        # the hash is chosen by the client: digest it rather than trust it in a path
+        session = getattr(request, "session_hash", None) or "no-session"
+        return self.root / hashlib.sha256(session.encode()).hexdigest()[:16]
+
+    def new_run(self, request: gr.Request | None) -> Path:
+        """An empty folder for one analysis, inside the session's."""
+        folder = self.folder(request)
+        folder.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="run-", dir=folder))
+
+    def keep_upload(self, request: gr.Request | None, path: str | Path) -> None:
+        """Note an upload of this session, to delete with it (only Gradio's copies, never a user's
+        own file)."""
+        if _inside(Path(path), gradio_folder()):
+            folder = self.folder(request)
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(folder / UPLOADS, "a", encoding="utf-8") as f:
+                f.write(f"{Path(path).resolve()}\n")
+
+    @staticmethod
+    def discard_upload(path: str | Path) -> None:
+        """Delete an upload now (and its folder, which Gradio names by the content's hash)."""
+        path = Path(path)
+        if not _inside(path, gradio_folder()):
+            return
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()  # only if empty: identical uploads share it
+        except OSError:
+            pass
+
+    def forget(self, request: gr.Request) -> None:
+        """Delete the session's uploads and results (Gradio calls this when the tab closes)."""
+        self._forget_folder(self.folder(request))
+
+    def forget_all(self) -> None:
+        """Delete every session's files (the demo is stopping)."""
+        if self.root.is_dir():
+            for folder in self.root.iterdir():
+                self._forget_folder(folder)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _forget_folder(self, folder: Path) -> None:
+        uploads = folder / UPLOADS
+        if uploads.is_file():
+            for line in uploads.read_text(encoding="utf-8").splitlines():
+                self.discard_upload(line)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def describe(sweep: tuple[int, int] = CACHE_SWEEP, keep: int = KEEP) -> str:
+    """The page's sentence on what is kept where, and for how long (true for `sweep`, `keep`)."""
+    every, age = (s // 60 for s in sweep)
+    return (f"Webcam frames are analysed in memory; the annotated frame and plots sent back to "
+            f"your browser are JPEG files on this server in `{gradio_folder()}`, of which only "
+            f"the last {keep} frames' are kept. A video you upload and what the Video tab makes "
+            "of it (annotated video, plots, CSV) are kept there while you use them. All of it is "
+            f"deleted when you close this tab, and in any case {age}–{age + every} minutes after "
+            "it was made (download what you want to keep before then).")

@@ -86,3 +86,10 @@ def test_models_lists_where_files_are(shared):
     result = cli("models")
     assert result.returncode == 0
     assert "ok (sha256 verified)" in result.stdout and "AFFECTSTREAM_MODEL_DIR" in result.stdout
+
+
+def test_python_m_affectstream_and_a_device_that_is_not_empty(model):
+    result = subprocess.run([sys.executable, "-m", "affectstream", "process", "/dev/zero"],
+                            capture_output=True, text=True, timeout=300)
+    line = one_line_error(result)
+    assert "a device, not a regular file" in line and "empty" not in line

@@ -2,60 +2,32 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import importlib
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import assets, registry
 from .errors import AffectStreamError, SourceError
-from .logs import filter_native_logs
-from .options import add_arguments, from_arguments
-from .pipeline import AffectStream
-from .sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
-from .train.temporal.labels import CORPORA
-from .writers.csv import csv_row
 
+if TYPE_CHECKING:
+    from .registry import Entry
+
+# Only light modules above: PyTorch, MediaPipe and PyAV load inside main(), where Ctrl-C is caught.
 STAGE_OPTIONS = ("max_faces", "max_gap", "landmarker", "frame_model", "weights", "au_source",
                  "temporal", "temporal_weights", "context_seconds")  # every setting but the mode
-
-
-def _inputs(paths: list[str]) -> list[str]:
-    """Expand folders of videos into their videos; a folder of images stays one image-sequence
-    input."""
-    out = []
-    for text in paths:
-        path = Path(text)
-        if path.is_dir():
-            videos = sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-            images = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
-            if videos:
-                out += [str(p) for p in videos]
-            elif images:
-                out.append(text)
-            else:
-                raise AffectStreamError(f"{text}: no videos or images in this folder")
-        else:
-            out.append(text)
-    return out
-
-
-def _outputs(inputs: list[str], out: str | None, suffix: str) -> list[Path]:
-    """One output path per input: OUT itself for a single input named *SUFFIX, else
-    OUT/<name>SUFFIX."""
-    names = [Path(i.rstrip("/")).stem or "stream" for i in inputs]
-    if out is None:
-        return [Path(f"{n}{suffix}") for n in names]
-    target = Path(out)
-    if len(inputs) == 1 and target.suffix.lower() == suffix and not target.is_dir():
-        return [target]
-    if len(set(names)) < len(names):
-        names = [f"{n}_{i}" for i, n in enumerate(names)]
-    return [target / f"{n}{suffix}" for n in names]
+INTERRUPTED = "affectstream: interrupted; finished rows are kept (CSV files end in .partial)"
+NATIVE_COMMANDS = ("process", "webcam", "train", "evaluate")  # those that load MediaPipe
 
 
 def _formats(args) -> list[str]:
     """The writers asked for: --format (comma-separated), plus jsonl for --jsonl."""
+    from . import registry
+
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     if args.jsonl and "jsonl" not in formats:
         formats.append("jsonl")
@@ -68,46 +40,92 @@ def _targets(inputs: list[str], out: str | None,
              formats: list[str]) -> list[list[tuple[str, Path]]]:
     """Per input, (format, path) for each writer; the other formats' files sit beside the
     first's."""
+    from . import registry
+    from .inputs import output_paths
+
     suffixes = [registry.get("writer", f).cls.suffix for f in formats]
-    firsts = _outputs(inputs, out, suffixes[0])
+    firsts = output_paths(inputs, out, suffixes[0])
     return [[(f, first.with_suffix(s)) for f, s in zip(formats, suffixes)] for first in firsts]
 
 
-def _run_one(pipeline, source: str, targets: list[tuple[str, Path]], args) -> None:
+def _run_one(pipeline, item, targets: list[tuple[str, Path]], args) -> str | None:
+    """Process one input and print its summary; the reason it failed or is damaged, else None."""
+    try:
+        summary = _process(pipeline, item, targets, args)
+    except SourceError as e:
+        if getattr(e, "summary", None) is not None:
+            print(e.summary)
+        return _error(str(e))
+    except AffectStreamError as e:
+        return _error(str(e))
+    print(summary)
+    if summary.damaged:
+        return _error(f"{summary.source}: damaged: {summary.damage}; its rows are kept in "
+                      f"{summary.output}")
+    return None
+
+
+def _process(pipeline, item, targets: list[tuple[str, Path]], args):
     from tqdm import tqdm
 
-    src = open_source(source, stills=args.stills)
+    from .sources import ImageSequenceSource, open_source
+
+    if item.images is not None:
+        src = ImageSequenceSource(list(item.images), stills=args.stills, name=item.path)
+    else:
+        src = open_source(item.path, stills=args.stills)
     total = getattr(src, "frame_count", None)
-    with tqdm(total=total, unit="frame", desc=Path(source).name, disable=args.quiet or None,
+    with tqdm(total=total, unit="frame", desc=Path(item.path).name, disable=args.quiet or None,
               leave=False, dynamic_ncols=True) as bar:
         def progress(summary):
             bar.update(summary.frames - bar.n)
             bar.set_postfix(fps=f"{summary.fps:.0f}", faces=summary.faces, refresh=False)
 
-        summary = pipeline.run(src, outputs=targets, progress=progress)
-    print(summary)
+        return pipeline.run(src, outputs=targets, progress=progress)
+
+
+def _error(message: str) -> str:
+    print(f"affectstream: error: {message}", file=sys.stderr)
+    return message
+
+
+def _report(failures: list[tuple[str, str]], count: int) -> None:
+    """After several inputs: the ones that failed or are damaged, together, with the reasons."""
+    if count < 2 or not failures:
+        return
+    lines = [f"affectstream: {len(failures)} of {count} inputs failed or are damaged:"]
+    for name, message in failures:
+        reason = message.removeprefix(f"{name}: ")
+        lines.append(f"  {name}: {reason}")
+    print("\n".join(lines), file=sys.stderr)
 
 
 def cmd_process(args) -> int:
-    inputs = _inputs(args.inputs)
-    targets = _targets(inputs, args.output, _formats(args))
-    failures = 0
-    with AffectStream(from_arguments(args)) as pipeline:
-        for source, outputs in zip(inputs, targets):
-            try:
-                _run_one(pipeline, source, outputs, args)
-            except SourceError as e:
-                failures += 1
-                if getattr(e, "summary", None) is not None:
-                    print(e.summary)
-                print(f"affectstream: error: {e}", file=sys.stderr)
-            except AffectStreamError as e:
-                failures += 1
-                print(f"affectstream: error: {e}", file=sys.stderr)
+    from .inputs import expand
+    from .options import from_arguments
+    from .pipeline import AffectStream
+
+    inputs, failures = expand(args.inputs)
+    targets = _targets([i.path for i in inputs], args.output, _formats(args))
+    for name, reason in failures:
+        _error(f"{name}: {reason}")
+    count = len(inputs) + len(failures)
+    if inputs:
+        with AffectStream(from_arguments(args)) as pipeline:
+            for item, outputs in zip(inputs, targets):
+                message = _run_one(pipeline, item, outputs, args)
+                if message is not None:
+                    failures.append((item.path, message))
+    _report(failures, count)
     return 1 if failures else 0
 
 
 def cmd_webcam(args) -> int:
+    from .options import from_arguments
+    from .pipeline import AffectStream
+    from .sources import open_source
+    from .writers.csv import csv_row
+
     writer = csv.writer(sys.stdout)
     with AffectStream(from_arguments(args, mode="live")) as pipeline:
         columns = pipeline.columns + ("latency_ms",)
@@ -173,11 +191,13 @@ def cmd_demo(args) -> int:
         raise AffectStreamError("the demo needs the demo extra: pip install 'affectstream[demo]' "
                                 f"({e})") from None
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own health checks, not news
-    demo(args.host, args.port, args.max_minutes)
+    demo(args.host, args.port, args.max_minutes, args.max_upload_mb)
     return 0
 
 
 def cmd_models(args) -> int:
+    from . import assets, registry
+
     if args.action == "fetch":
         for spec in assets.MODELS.values():
             target = assets.cache_dir() / spec.filename
@@ -197,7 +217,7 @@ def cmd_models(args) -> int:
     return 0
 
 
-def _weights_line(entry: registry.Entry) -> str:
+def _weights_line(entry: Entry) -> str:
     """`kind name file size sha256 card` for a registered model's shipped weights."""
     head = f"{entry.kind:9s} {entry.name:11s}"
     weights = entry.weights
@@ -205,8 +225,11 @@ def _weights_line(entry: registry.Entry) -> str:
         return f"{head} (no weight file)"
     if not weights.path.is_file():
         return f"{head} {weights.file}: MISSING at {weights.path}"
-    size = weights.path.stat().st_size
-    return (f"{head} {weights.file:30s} {size / 1e6:6.2f} MB  sha256 {weights.sha256()}  "
+    size, digest = weights.path.stat().st_size, weights.sha256()
+    recorded = weights.recorded_sha256()
+    check = ("verified" if digest == recorded else "NOT LISTED in SHA256SUMS" if recorded is None
+             else "MODIFIED: differs from SHA256SUMS")
+    return (f"{head} {weights.file:30s} {size / 1e6:6.2f} MB  sha256 {digest} ({check})  "
             f"card {weights.card_path}")
 
 
@@ -223,6 +246,8 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--port", type=int, default=7860)
     q.add_argument("--max-minutes", type=float, default=10.0,
                    help="longest video the video tab accepts")
+    q.add_argument("--max-upload-mb", type=float, default=200.0,
+                   help="largest video file the video tab accepts, in MB (default 200)")
     q.set_defaults(func=cmd_demo)
     q = sub.add_parser("models", help="list model files, shipped weights and writers; "
                                       "`models fetch` downloads")
@@ -232,6 +257,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _process_parser(sub) -> None:
+    from . import registry
+    from .options import add_arguments
+
     q = sub.add_parser("process", help="video files, folders or streams to CSV")
     q.add_argument("inputs", nargs="+", help="video files, image folders, folders of videos, URLs")
     q.add_argument("-o", "--output",
@@ -248,6 +276,8 @@ def _process_parser(sub) -> None:
 
 
 def _webcam_parser(sub) -> None:
+    from .options import add_arguments
+
     q = sub.add_parser("webcam", help="live affect from a camera or stream, printed as CSV rows")
     q.add_argument("--source", default="webcam:0",
                    help="webcam:N, /dev/videoN, an rtsp:// URL, or a video file played in "
@@ -260,6 +290,7 @@ def _webcam_parser(sub) -> None:
 
 def _temporal_arguments(q) -> None:
     from .train.temporal.commands import trainable
+    from .train.temporal.labels import CORPORA
 
     q.add_argument("--model", dest="temporal_model", choices=trainable(), default="ap",
                    help="temporal: which model (default ap, the Affective Process)")
@@ -286,6 +317,8 @@ def _model_and_data(q) -> None:
 
 
 def _train_parser(sub) -> None:
+    from .options import add_arguments
+
     q = sub.add_parser("train", help="train a model: `train frame` (per-frame) or "
                                      "`train temporal --model ap|affwildnet`")
     _model_and_data(q)
@@ -310,6 +343,8 @@ def _train_parser(sub) -> None:
 
 
 def _evaluate_parser(sub) -> None:
+    from .options import add_arguments
+
     q = sub.add_parser("evaluate", help="evaluate a model: `evaluate frame` (through the pipeline) "
                                         "or `evaluate temporal` (on held-out corrupted sequences)")
     _model_and_data(q)
@@ -324,12 +359,27 @@ def _evaluate_parser(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:  # the choices come from the registry, so a broken plugin fails here
-        command = parser()
-    except AffectStreamError as e:
+    """The command line; returns the exit status (130 after Ctrl-C, at any moment)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
+    from .logs import filter_native_logs
+
+    try:
+        with _interrupt_deferred():  # the choices come from the registry: PyTorch loads here
+            command = parser()
+    except AffectStreamError as e:  # a broken plugin
         print(f"affectstream: error: {e}", file=sys.stderr)
         return 1
     args = command.parse_args(argv)
+    if args.command in NATIVE_COMMANDS:
+        with _interrupt_deferred():
+            importlib.import_module(".pipeline", __package__)  # MediaPipe, OpenCV, PyAV
     filter_native_logs()
     logging.basicConfig(level=logging.INFO, format="affectstream: %(message)s")
     try:
@@ -337,10 +387,23 @@ def main(argv: list[str] | None = None) -> int:
     except AffectStreamError as e:
         print(f"affectstream: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("affectstream: interrupted; finished rows are kept (CSV files end in .partial)",
-              file=sys.stderr)
-        return 130
+
+
+@contextlib.contextmanager
+def _interrupt_deferred():
+    """Hold Ctrl-C back until the block ends, then raise it: a KeyboardInterrupt raised inside
+    the import of a native module (PyTorch, MediaPipe) can abort the whole process."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The one exception type for errors a user can cause and fix."""
+"""The one exception type for errors a user can cause and fix, and its kinds."""
 
 
 class AffectStreamError(Exception):
@@ -11,3 +11,7 @@ class SourceError(AffectStreamError):
     def __init__(self, message: str, frames_read: int = 0):
         super().__init__(message)
         self.frames_read = frames_read
+
+
+class WriteError(AffectStreamError):
+    """An output that could not be written or finished (disk full, I/O error, no permission)."""

@@ -10,19 +10,21 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, suppress
 from pathlib import Path
 
 import numpy as np
 
 from . import registry
 from .decoder import Decoder
-from .errors import AffectStreamError, SourceError
+from .errors import AffectStreamError, SourceError, WriteError
 from .face import FaceTracker
 from .models.blendshape_au import BlendshapeAU
 from .options import NO_TEMPORAL, PipelineOptions
 from .sources import load_image, open_source
 from .stages import FaceStage, FrameModel, Source, TemporalModel, Writer
 from .types import AU_NAMES, EMOTION_NAMES, Affect, Face, Frame, FrameOutput, Summary
+from .writers import close_all, write_all
 from .writers.csv import csv_columns
 
 TEMPORAL_FIELDS = ("valence", "arousal", "au", "valence_std", "arousal_std", "au_std")
@@ -99,6 +101,19 @@ class AffectStream:
         self._temporal_ids: set[int] = set()  # the tracks whose state the temporal model holds
         self._judger = ThreadPoolExecutor(1, thread_name_prefix="affectstream-models")
         self.summary: Summary | None = None
+        # MediaPipe's tasks are not thread-safe: one frame at a time goes through them, and a
+        # stream owns the pipeline from its first frame to its last.
+        self._lock = threading.Lock()
+        self._streaming = self._closed = False
+
+    def _check_free(self) -> None:
+        """Raise AffectStreamError when the pipeline is closed or a stream is running."""
+        if self._closed:
+            raise AffectStreamError("this AffectStream is closed; create a new one")
+        if self._streaming:
+            raise AffectStreamError(
+                "this AffectStream is already running a stream (in this or another thread); "
+                "finish that one first, or create one AffectStream per thread")
 
     @property
     def produces(self) -> tuple[str, ...]:
@@ -114,8 +129,11 @@ class AffectStream:
         """All Affect rows for one frame: one per face, or one `success=0` row when there is none.
 
         still: the frame is an unrelated photo (searched more thoroughly; ids start at 0 for each).
+        Calls from several threads take turns; during a stream it is an error.
         """
-        return self._judge(frame, *self._track(frame, still))
+        with self._lock:
+            self._check_free()
+            return self._judge(frame, *self._track(frame, still))
 
     def _track(self, frame: Frame, still: bool) -> tuple[list[Face], set[int] | None]:
         """(faces, ids of every track alive after this frame; None for a still)."""
@@ -181,7 +199,16 @@ class AffectStream:
         return src
 
     def _frames(self, source, fps: float | None) -> Iterator[list[Affect]]:
-        """The rows of each frame in turn, counted into `self.summary`."""
+        """The rows of each frame in turn, counted into `self.summary`; one stream at a time."""
+        with self._lock:
+            self._check_free()
+            self._streaming = True  # a second stream would restart MediaPipe under this one
+        try:
+            yield from self._source_frames(source, fps)
+        finally:
+            self._streaming = False
+
+    def _source_frames(self, source, fps: float | None) -> Iterator[list[Affect]]:
         src = self._start(source, fps)
         summary = self.summary
         live = src.live if self.options.mode == "auto" else self.options.mode == "live"
@@ -201,7 +228,11 @@ class AffectStream:
         finally:
             decoder.stop()
             src.close()
+            with suppress(RuntimeError):  # the frame being judged finishes before the next run
+                self._judger.submit(int).result()
             summary.seconds = time.perf_counter() - start
+            summary.decode_errors = getattr(src, "decode_errors", 0)
+            summary.concealed_frames = getattr(src, "concealed_frames", 0)
 
     def _judged(self, frames: Decoder, stills: bool, live: bool) -> Iterator[list[Affect]]:
         """Track each frame, then judge it. Offline, the models judge frame t on a worker thread
@@ -209,7 +240,10 @@ class AffectStream:
         for the lowest latency."""
         pending = None
         for frame in frames:
-            faces, alive = self._track(frame, stills)
+            with self._lock:
+                if self._closed:
+                    raise AffectStreamError("this AffectStream was closed during its stream")
+                faces, alive = self._track(frame, stills)
             if live:
                 yield self._judge(frame, faces, alive)
                 continue
@@ -227,30 +261,39 @@ class AffectStream:
         """Stream `source` into writers and return the Summary.
 
         outputs: (format, path) pairs of registered writers; csv=/jsonl= name the two built-in
-        ones. A damaged source raises SourceError (with `.summary` attached) after every good row
-        is written; Ctrl-C leaves the CSV as `OUT.partial`.
+        ones. A source that stops part-way raises SourceError (with `.summary` attached) after
+        every good row is written; a damaged one that could be read to the end returns a Summary
+        that says DAMAGED. An output that cannot be written raises WriteError; it, like Ctrl-C,
+        leaves the CSV as `OUT.partial`.
         """
+        src = open_source(source, fps=fps)  # before the outputs: no file for a source that fails
         requested = [("csv", csv), ("jsonl", jsonl), *outputs]
-        writers = self._open_writers([(f, p) for f, p in requested if p is not None])
+        try:
+            writers = self._open_writers([(f, p) for f, p in requested if p is not None])
+        except BaseException:
+            src.close()
+            raise
         if on_result is not None:
             writers.append(CallbackWriter(on_result))
-        complete = False
+        complete, earlier = False, self.summary  # this run's Summary is made when it starts
         try:
-            for rows in self._frames(source, fps):
-                for writer in writers:
-                    writer.write(rows)
-                if progress is not None:
-                    progress(self.summary)
+            with closing(self._frames(src, fps)) as frames:
+                for rows in frames:
+                    write_all(writers, rows)
+                    if progress is not None:
+                        progress(self.summary)
             complete = True
         except SourceError as e:
             complete = True  # the rows before the damage are final; the error says where it stopped
             e.summary = self.summary
             raise
         finally:
-            files = [w.close(complete=complete) for w in writers]
-            files = [f for f in files if f is not None]
-            if self.summary is not None and files:
+            src.close()  # already closed unless the stream never started
+            files, failure = close_all(writers, complete)
+            if self.summary is not earlier and files:
                 self.summary.output = str(files[0])
+            if failure is not None and complete:  # else the error on its way says more
+                raise failure
         return self.summary
 
     def _open_writers(self, requested: list[tuple[str, str | Path]]) -> list:
@@ -258,13 +301,19 @@ class AffectStream:
         try:
             for format, path in requested:
                 writers.append(open_writer(format, path, self.columns, self.options))
-        except AffectStreamError:
-            for w in writers:
-                w.close(complete=False)
+        except (AffectStreamError, OSError) as e:
+            close_all(writers, complete=False)
+            if isinstance(e, OSError):
+                raise WriteError(f"{path}: cannot write here ({e.strerror or e}); choose another "
+                                 "output path") from e
             raise
         return writers
 
     def close(self) -> None:
+        """Release MediaPipe and the worker thread; a stream still running stops with an error at
+        its next frame. Safe to call twice."""
+        with self._lock:
+            self._closed = True
         self._judger.shutdown(wait=True)
         self.tracker.close()
         if self._still_tracker is not None:

@@ -6,6 +6,9 @@ time base (so variable-frame-rate files are right), starting at 0 for the first 
 """
 from __future__ import annotations
 
+import logging
+import math
+import numbers
 import os
 import sys
 import time
@@ -17,6 +20,7 @@ import av
 import numpy as np
 
 from .errors import AffectStreamError, SourceError
+from .probe import IMAGE, kind_of, not_regular, reason, scan
 from .stages import Source
 from .types import Frame
 
@@ -25,30 +29,36 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
                   ".ts", ".mts", ".3gp", ".ogv", ".y4m"}
 LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "udp://", "srt://")
 NETWORK_SCHEMES = LIVE_SCHEMES + ("http://", "https://")
+MAX_BAD_PACKETS = 100  # packets in a row that fail to decode before a source counts as unreadable
+# Decoders that patch damage over without flagging the frame: made to say so (their good frames
+# decode the same either way).
+SILENT_DECODERS = frozenset({"hevc"})
+log = logging.getLogger("affectstream")
 
 
 class VideoSource(Source):
     """Anything FFmpeg demuxes: files, cameras (v4l2/avfoundation/dshow) and network URLs, via
-    PyAV."""
+    PyAV.
+
+    A packet that fails to decode is skipped and counted in `decode_errors`, a frame FFmpeg
+    decoded with the damage concealed in `concealed_frames`; reading goes on either way. `what`:
+    what the path is when it is not a regular file ("a pipe (FIFO)"), for the error message.
+    """
 
     def __init__(self, url: str, *, format: str | None = None, options: dict | None = None,
-                 live: bool = False, realtime: bool = False, name: str | None = None):
+                 live: bool = False, realtime: bool = False, name: str | None = None,
+                 what: str | None = None):
         self.name = name or url
         self.live, self.realtime = live or realtime, realtime
+        self.decode_errors = self.concealed_frames = self.frames_read = 0
+        self._last = -1.0
         try:
             self._container = av.open(url, format=format, options=options or {}, timeout=10.0)
-        except (FileNotFoundError, av.error.FFmpegError) as e:
-            if format in ("v4l2", "avfoundation", "dshow"):
-                raise AffectStreamError(f"{self.name}: no usable camera at {url} ({_reason(e)}); "
-                                        "check that it is connected and free, or pass another one "
-                                        "(webcam:1, /dev/video2)") from None
-            if isinstance(e, FileNotFoundError):
-                raise AffectStreamError(f"{self.name}: no such file") from None
-            raise AffectStreamError(f"{self.name}: cannot open as a video ({_reason(e)}); "
-                                    "check the path and that FFmpeg can read it") from None
+        except (OSError, av.error.FFmpegError) as e:
+            raise _open_error(self.name, url, format, what, e) from None
         if not self._container.streams.video:
             self._container.close()
-            raise AffectStreamError(f"{self.name}: has no video stream; "
+            raise AffectStreamError(f"{self.name}: not a video (no video stream); "
                                     "pass a video, camera or image")
         self._stream = self._container.streams.video[0]
         codec = self._stream.codec_context
@@ -56,8 +66,7 @@ class VideoSource(Source):
             self._container.close()
             raise AffectStreamError(f"{self.name}: unknown video codec; "
                                     "re-encode it (e.g. to H.264)")
-        # Frame threading adds a frame of delay per thread: fine offline, not for a camera.
-        self._stream.thread_type = "SLICE" if live else "AUTO"
+        _configure(codec, live)
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps = float(rate) if rate else None
         self._closed = False
@@ -67,47 +76,68 @@ class VideoSource(Source):
         """The container's declared frame count, when it has one (not always exact)."""
         return self._stream.frames or None
 
+    @property
+    def still_image(self) -> bool:
+        """True when the file is one photo in an image format, whatever its name says."""
+        return kind_of(self._container) == IMAGE
+
     def __iter__(self) -> Iterator[Frame]:
-        stream, tb = self._stream, self._stream.time_base or Fraction(1, 1)
+        tb = self._stream.time_base or Fraction(1, 1)
         step = 1.0 / self.fps if self.fps else 1.0 / 30.0
-        index, origin, last, damaged = 0, None, -1.0, 0
-        started = time.perf_counter()
-        packets = self._container.demux(stream)
+        origin, started = None, time.perf_counter()
+        for vf in self._decoded():
+            pts = vf.pts if vf.pts is not None else vf.dts
+            if pts is not None:
+                origin = pts if origin is None else origin
+                t = float((pts - origin) * tb)
+            else:
+                t = self._last + step
+            if t <= self._last:  # missing or repeated pts: keep the timeline strictly increasing
+                t = self._last + step
+            self._last = t
+            # play a file like a camera: each frame no earlier than its timestamp
+            if self.realtime:
+                time.sleep(max(0.0, started + t - time.perf_counter()))
+            yield Frame(self.frames_read, t, np.ascontiguousarray(vf.to_ndarray(format="rgb24")),
+                        time.perf_counter())
+            self.frames_read += 1
+        self._check_complete(self.frames_read, self._last)
+
+    def _decoded(self) -> Iterator[av.VideoFrame]:
+        """The stream's decoded frames. A packet that fails to decode is counted and skipped (the
+        decoder picks up at the next one); a read that fails, or too many bad packets in a row,
+        raises SourceError."""
+        packets, failed = self._container.demux(self._stream), 0
         while True:
             try:
                 packet = next(packets)
-                frames = packet.decode()
             except StopIteration:
-                self._check_complete(index, last)
                 return
             except (av.error.FFmpegError, OSError) as e:
-                where = (f"after frame {index - 1} (t={last:.2f} s)" if index
-                         else "before the first frame")
-                if self.live and isinstance(e, av.error.InvalidDataError) and damaged < 100:
-                    damaged += 1  # a damaged packet in a live stream: skip it and keep watching
-                    continue
-                if self.live:  # a camera unplugged, a stream that went quiet or dropped
-                    raise SourceError(f"{self.name}: the stream stopped delivering frames "
-                                      f"{where}: {_reason(e)}", frames_read=index) from None
-                raise SourceError(f"{self.name}: video data is damaged or cut short {where}: "
-                                  f"{_reason(e)}", frames_read=index) from None
-            damaged = 0
-            for vf in frames:
-                pts = vf.pts if vf.pts is not None else vf.dts
-                if pts is not None:
-                    origin = pts if origin is None else origin
-                    t = float((pts - origin) * tb)
-                else:
-                    t = last + step
-                if t <= last:  # missing or repeated pts: keep the timeline strictly increasing
-                    t = last + step
-                last = t
-                # play a file like a camera: each frame no earlier than its timestamp
-                if self.realtime:
-                    time.sleep(max(0.0, started + t - time.perf_counter()))
-                yield Frame(index, t, np.ascontiguousarray(vf.to_ndarray(format="rgb24")),
-                            time.perf_counter())
-                index += 1
+                raise self._stopped(reason(e)) from None
+            try:
+                frames = packet.decode()
+            except (av.error.FFmpegError, OSError) as e:
+                self.decode_errors += 1
+                failed += 1
+                if failed >= MAX_BAD_PACKETS:
+                    raise self._stopped(f"{failed} packets in a row could not be decoded "
+                                        f"({reason(e)})") from None
+                continue
+            failed = 0
+            for frame in frames:
+                self.concealed_frames += frame.is_corrupt
+                yield frame
+
+    def _stopped(self, why: str) -> SourceError:
+        """The error for a source that cannot go on, saying where it stopped."""
+        where = (f"after frame {self.frames_read - 1} (t={self._last:.2f} s)" if self.frames_read
+                 else "before the first frame")
+        if self.live:  # a camera unplugged, a stream that went quiet or dropped
+            return SourceError(f"{self.name}: the stream stopped delivering frames {where}: {why}",
+                               frames_read=self.frames_read)
+        return SourceError(f"{self.name}: video data is damaged or cut short {where}: {why}",
+                           frames_read=self.frames_read)
 
     def _check_complete(self, count: int, last: float) -> None:
         """Raise SourceError when a file ends well short of its header (a cut file decodes
@@ -134,6 +164,32 @@ class VideoSource(Source):
             self._container.close()
 
 
+def _configure(codec, live: bool) -> None:
+    """Threads and error reporting for a decoder, before it opens."""
+    if live:  # frame threads add a frame of delay each: not for a camera
+        codec.thread_type = "SLICE"
+    else:  # frame threads conceal damage differently run to run; a file must decode the same
+        codec.thread_type, codec.thread_count = "NONE", 1
+    if codec.name in SILENT_DECODERS:
+        codec.options = {**codec.options, "err_detect": "explode"}
+
+
+def _open_error(name: str, url: str, format: str | None, what: str | None,
+                error: Exception) -> AffectStreamError:
+    """The one-line error for a source FFmpeg cannot open."""
+    if format in ("v4l2", "avfoundation", "dshow"):
+        return AffectStreamError(f"{name}: no usable camera at {url} ({reason(error)}); "
+                                 "check that it is connected and free, or pass another one "
+                                 "(webcam:1, /dev/video2)")
+    if isinstance(error, FileNotFoundError):
+        return AffectStreamError(f"{name}: no such file")
+    if what is not None:
+        return AffectStreamError(f"{name}: {what}; FFmpeg cannot read a video from it "
+                                 f"({reason(error)})")
+    return AffectStreamError(f"{name}: cannot open as a video or image ({reason(error)}); it is "
+                             "not a format FFmpeg reads, or it is damaged")
+
+
 class ImageSequenceSource(Source):
     """Images read with PyAV, one frame each, timestamped index / fps.
 
@@ -144,9 +200,12 @@ class ImageSequenceSource(Source):
     def __init__(self, paths: list[Path], *, fps: float = 1.0, stills: bool = False,
                  name: str | None = None):
         if not paths:
-            raise AffectStreamError(f"{name}: no images found "
-                                    f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise AffectStreamError(f"{name}: no images found")
         self.paths, self.fps, self.stills, self.name = paths, fps, stills, name or str(paths[0])
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.paths)
 
     def __iter__(self) -> Iterator[Frame]:
         for i, path in enumerate(self.paths):
@@ -158,10 +217,10 @@ class ArraySource(Source):
 
     def __init__(self, frames: Iterable[np.ndarray], *, fps: float, live: bool = False,
                  name: str = "<arrays>"):
-        if not fps or fps <= 0:
+        if fps is None:
             raise AffectStreamError("an iterable of arrays needs its frame rate: "
                                     "open_source(frames, fps=30)")
-        self._frames, self.fps, self.live, self.name = frames, float(fps), live, name
+        self._frames, self.fps, self.live, self.name = frames, frame_rate(fps), live, name
 
     def __iter__(self) -> Iterator[Frame]:
         for i, image in enumerate(self._frames):
@@ -179,7 +238,18 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
         image = image[:, :, :3]
     if image.ndim != 3 or image.shape[2] != 3:
         raise AffectStreamError(f"frames must be (H, W, 3) RGB arrays, got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise AffectStreamError(f"frames must have pixels, got an empty array of shape "
+                                f"{image.shape}")
     return np.ascontiguousarray(image)
+
+
+def frame_rate(fps) -> float:
+    """`fps` as a float; AffectStreamError unless it is a finite number above 0."""
+    if (isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not math.isfinite(fps)
+            or fps <= 0):
+        raise AffectStreamError(f"fps must be a number of frames per second above 0, got {fps!r}")
+    return float(fps)
 
 
 def load_image(image) -> np.ndarray:
@@ -197,7 +267,7 @@ def read_image(path: str | Path) -> np.ndarray:
             frame = next(container.decode(video=0))
             return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
     except (av.error.FFmpegError, StopIteration, IndexError) as e:
-        raise AffectStreamError(f"{path}: not a readable image ({_reason(e)})") from None
+        raise AffectStreamError(f"{path}: not a readable image ({reason(e)})") from None
 
 
 def camera_input(spec: str) -> tuple[str, str]:
@@ -232,28 +302,19 @@ def open_source(uri, *, fps: float | None = None, live: bool | None = None, real
     """
     if isinstance(uri, Source):
         return uri
+    fps = None if fps is None else frame_rate(fps)
     if isinstance(uri, (str, os.PathLike)):
         text = os.fspath(uri)
         if text.startswith("webcam:") or text.startswith("/dev/video"):
             url, fmt = camera_input(text)
-            options = {"framerate": str(int(fps))} if fps else {}
+            options = {"framerate": f"{fps:g}"} if fps else {}
             return VideoSource(url, format=fmt, options=options,
                                live=True if live is None else live, name=text)
         if text.startswith(NETWORK_SCHEMES):
             is_live = text.startswith(LIVE_SCHEMES) if live is None else live
             options = {"rtsp_transport": "tcp"} if text.startswith(("rtsp://", "rtsps://")) else {}
             return VideoSource(text, options=options, live=is_live)
-        path = Path(text)
-        if path.is_dir():
-            images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            return ImageSequenceSource(images, fps=fps or 1.0, stills=stills, name=text)
-        if not path.exists():
-            raise AffectStreamError(f"{text}: no such file or folder")
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            return ImageSequenceSource([path], fps=fps or 1.0, stills=True, name=text)
-        if path.stat().st_size == 0:
-            raise AffectStreamError(f"{text}: the file is empty (0 bytes); nothing to process")
-        return VideoSource(text, live=bool(live), realtime=realtime)
+        return _open_path(text, fps, bool(live), realtime, stills)
     if (isinstance(uri, np.ndarray) and uri.ndim in (2, 3)
             and (uri.ndim == 2 or uri.shape[-1] in (3, 4))):
         return ArraySource([uri], fps=fps or 1.0)
@@ -263,5 +324,30 @@ def open_source(uri, *, fps: float | None = None, live: bool | None = None, real
                             "'webcam:0' or an iterable of RGB arrays")
 
 
-def _reason(error: Exception) -> str:
-    return getattr(error, "strerror", None) or str(error)
+def _open_path(text: str, fps: float | None, live: bool, realtime: bool, stills: bool) -> Source:
+    """A folder of images, a photo or a video, told apart by content (a video named .jpg is a
+    video); a pipe or device is read as a stream when FFmpeg can."""
+    path = Path(text)
+    if path.is_dir():
+        return image_folder(path, fps=fps or 1.0, stills=stills, name=text)
+    if not path.exists():
+        raise AffectStreamError(f"{text}: no such file or folder")
+    why = not_regular(path)
+    if why is not None and path.is_file():  # a regular file with nothing in it
+        raise AffectStreamError(f"{text}: the file is {why}; nothing to process")
+    source = VideoSource(text, live=live, realtime=realtime, what=why)
+    if source.still_image:
+        source.close()
+        return ImageSequenceSource([path], fps=fps or 1.0, stills=True, name=text)
+    return source
+
+
+def image_folder(path: Path, *, fps: float = 1.0, stills: bool = False,
+                 name: str | None = None) -> ImageSequenceSource:
+    """The images of a folder, found by content; every other entry is named in a warning."""
+    found = scan(path)
+    for skipped, why in found.skipped:
+        log.warning("skipped %s: %s", skipped, why)
+    for video in found.videos:
+        log.warning("skipped %s: %s", video, "a video in a folder of images; pass it on its own")
+    return ImageSequenceSource(found.images, fps=fps, stills=stills, name=name or str(path))

@@ -105,7 +105,8 @@ class Affect:
 @dataclass
 class Summary:
     """What one run over a source did; `stopped_at` is set when the source ended early on an
-    error."""
+    error. A damaged source (`decode_errors` packets FFmpeg could not decode and skipped,
+    `concealed_frames` frames it decoded with the damage patched over) keeps every row it gave."""
 
     source: str
     frames: int = 0
@@ -117,6 +118,8 @@ class Summary:
     stopped_at: int | None = None
     dropped: int = 0
     ids: set[int] = field(default_factory=set)
+    decode_errors: int = 0
+    concealed_frames: int = 0
 
     def record(self, rows: list[Affect], dropped: int, seconds: float) -> None:
         """Count one finished frame's rows."""
@@ -132,6 +135,20 @@ class Summary:
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def damaged(self) -> bool:
+        """True when the source's data was damaged, even though reading went on."""
+        return self.decode_errors + self.concealed_frames > 0
+
+    @property
+    def damage(self) -> str:
+        """Like `12 decode errors (2 packets skipped, 10 frames concealed)`; empty when none."""
+        counts = ((self.decode_errors, "packet", "skipped"),
+                  (self.concealed_frames, "frame", "concealed"))
+        parts = [f"{n} {what}{'s' * (n != 1)} {done}" for n, what, done in counts if n]
+        total = self.decode_errors + self.concealed_frames
+        return f"{total} decode error{'s' * (total != 1)} ({', '.join(parts)})" if total else ""
+
     def __str__(self) -> str:
         text = (f"{self.source}: {self.frames} frames, {self.frames_with_face} with a face, "
                 f"{len(self.ids)} track(s), {self.fps:.1f} fps")
@@ -139,6 +156,8 @@ class Summary:
             text += f", {self.dropped} stale frames dropped"
         if self.output:
             text += f" -> {self.output}"
+        if self.damaged:
+            text += f"; DAMAGED: {self.damage}"
         if not self.complete:
             text += f"; INCOMPLETE: stopped after frame {self.stopped_at}"
         return text

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TextIO
 
-from ..errors import AffectStreamError
+from ..errors import WriteError
 from ..registry import register
 from ..types import AU_NAMES, EMOTION_NAMES, Affect
 
@@ -54,13 +54,13 @@ def csv_row(a: Affect, columns: tuple[str, ...]) -> list[str]:
 
 
 def open_for_writing(path: Path, newline: str | None = None) -> TextIO:
-    """`path` opened for text, its folder made; AffectStreamError when it cannot be written."""
+    """`path` opened for text, its folder made; WriteError when it cannot be written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return open(path, "w", newline=newline, encoding="utf-8")
     except OSError as e:
-        raise AffectStreamError(f"{path}: cannot write here ({e.strerror}); "
-                                "choose another output path") from None
+        raise WriteError(f"{path}: cannot write here ({e.strerror}); "
+                         "choose another output path") from None
 
 
 @register("writer", "csv")

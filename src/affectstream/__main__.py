@@ -1,0 +1,6 @@
+"""`python -m affectstream ...`: the same command line as `affectstream ...`."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

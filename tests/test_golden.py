@@ -1,5 +1,5 @@
-"""The golden outputs (recorded from v0.3.0 before the architecture change) are reproduced byte
-for byte."""
+"""The golden outputs (recorded from v0.3.0 before the architecture change; the codecs/ clips again
+when small faces in video began to be found) are reproduced byte for byte."""
 from __future__ import annotations
 
 import sys

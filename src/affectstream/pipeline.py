@@ -233,6 +233,7 @@ class AffectStream:
             summary.seconds = time.perf_counter() - start
             summary.decode_errors = getattr(src, "decode_errors", 0)
             summary.concealed_frames = getattr(src, "concealed_frames", 0)
+            summary.logged_errors = getattr(src, "logged_errors", 0)
 
     def _judged(self, frames: Decoder, stills: bool, live: bool) -> Iterator[list[Affect]]:
         """Track each frame, then judge it. Offline, the models judge frame t on a worker thread

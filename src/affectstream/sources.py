@@ -34,6 +34,26 @@ MAX_BAD_PACKETS = 100  # packets in a row that fail to decode before a source co
 # decode the same either way).
 SILENT_DECODERS = frozenset({"hevc"})
 log = logging.getLogger("affectstream")
+# FFmpeg's own error messages are how it reports damage it conceals (a cut WebM, a broken JPEG):
+# PyAV hands them to the thread-local captures below, and to nobody else.
+av.logging.set_level(av.logging.ERROR)
+logging.getLogger("libav").propagate = False
+
+
+class FFmpegErrors:
+    """Counts the errors FFmpeg logs on this thread inside the `with` block."""
+
+    def __enter__(self) -> FFmpegErrors:
+        self._capture = av.logging.Capture(local=True)
+        self._logs = self._capture.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._capture.__exit__(*exc)
+
+    @property
+    def count(self) -> int:
+        return sum(1 for level, _, _ in self._logs if level <= av.logging.ERROR)
 
 
 class VideoSource(Source):
@@ -53,9 +73,12 @@ class VideoSource(Source):
         self.decode_errors = self.concealed_frames = self.frames_read = 0
         self._last = -1.0
         try:
-            self._container = av.open(url, format=format, options=options or {}, timeout=10.0)
+            with FFmpegErrors() as opening:
+                self._container = av.open(url, format=format, options=options or {},
+                                          timeout=10.0)
         except (OSError, av.error.FFmpegError) as e:
             raise _open_error(self.name, url, format, what, e) from None
+        self.logged_errors = self._opening_errors = opening.count
         if not self._container.streams.video:
             self._container.close()
             raise AffectStreamError(f"{self.name}: not a video (no video stream); "
@@ -108,26 +131,31 @@ class VideoSource(Source):
         decoder picks up at the next one); a read that fails, or too many bad packets in a row,
         raises SourceError."""
         packets, failed = self._container.demux(self._stream), 0
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                return
-            except (av.error.FFmpegError, OSError) as e:
-                raise self._stopped(reason(e)) from None
-            try:
-                frames = packet.decode()
-            except (av.error.FFmpegError, OSError) as e:
-                self.decode_errors += 1
-                failed += 1
-                if failed >= MAX_BAD_PACKETS:
-                    raise self._stopped(f"{failed} packets in a row could not be decoded "
-                                        f"({reason(e)})") from None
-                continue
-            failed = 0
-            for frame in frames:
-                self.concealed_frames += frame.is_corrupt
-                yield frame
+        with FFmpegErrors() as logged:
+            while True:
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    return
+                except (av.error.FFmpegError, OSError) as e:
+                    raise self._stopped(reason(e)) from None
+                finally:
+                    self.logged_errors = self._opening_errors + logged.count
+                try:
+                    frames = packet.decode()
+                except (av.error.FFmpegError, OSError) as e:
+                    self.decode_errors += 1
+                    failed += 1
+                    if failed >= MAX_BAD_PACKETS:
+                        raise self._stopped(f"{failed} packets in a row could not be decoded "
+                                            f"({reason(e)})") from None
+                    continue
+                finally:
+                    self.logged_errors = self._opening_errors + logged.count
+                failed = 0
+                for frame in frames:
+                    self.concealed_frames += frame.is_corrupt
+                    yield frame
 
     def _stopped(self, why: str) -> SourceError:
         """The error for a source that cannot go on, saying where it stopped."""
@@ -144,19 +172,29 @@ class VideoSource(Source):
         silently)."""
         if self.live:
             return
-        declared = self._stream.frames
-        duration = (float(self._stream.duration * self._stream.time_base)
-                    if self._stream.duration and self._stream.time_base else None)
+        declared, duration = self._stream.frames, self._duration()
+        if not count:
+            raise SourceError(f"{self.name}: no frame could be decoded; the file is damaged or "
+                              "holds no pictures", frames_read=0)
         # Headers are loose by a few frames (B-frame reordering, edit lists): only a clear gap
-        # counts.
+        # counts. The timeline decides when both are known: an AVI counts the empty chunks of
+        # a long pause as frames.
         short_count = declared and declared - count > max(5, 0.05 * declared)
-        short_time = (not declared and duration and count
-                      and duration - last > max(1.0, 0.05 * duration))
-        if short_count or short_time:
+        frame = 1.0 / self.fps if self.fps else 1.0 / 30.0
+        short_time = duration and duration - last > max(5 * frame, 0.05 * duration)
+        if short_time if duration else short_count:
             expected = f"{declared} frames" if short_count else f"{duration:.1f} s"
             raise SourceError(f"{self.name}: the file ends early: decoding stopped after frame "
                               f"{count - 1} (t={last:.2f} s) but its header promises {expected}; "
                               "it is cut short or damaged", frames_read=count)
+
+    def _duration(self) -> float | None:
+        """Seconds the header promises: the stream's, else the container's (WebM has only that).
+        """
+        stream = self._stream
+        if stream.duration and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        return self._container.duration / av.time_base if self._container.duration else None
 
     def close(self) -> None:
         if not self._closed:
@@ -202,6 +240,7 @@ class ImageSequenceSource(Source):
         if not paths:
             raise AffectStreamError(f"{name}: no images found")
         self.paths, self.fps, self.stills, self.name = paths, fps, stills, name or str(paths[0])
+        self.logged_errors = 0  # errors FFmpeg reported decoding them: damaged images
 
     @property
     def frame_count(self) -> int:
@@ -209,7 +248,10 @@ class ImageSequenceSource(Source):
 
     def __iter__(self) -> Iterator[Frame]:
         for i, path in enumerate(self.paths):
-            yield Frame(i, i / self.fps, read_image(path), time.perf_counter())
+            with FFmpegErrors() as logged:
+                image = read_image(path)
+            self.logged_errors += logged.count
+            yield Frame(i, i / self.fps, image, time.perf_counter())
 
 
 class ArraySource(Source):

@@ -106,7 +106,8 @@ class Affect:
 class Summary:
     """What one run over a source did; `stopped_at` is set when the source ended early on an
     error. A damaged source (`decode_errors` packets FFmpeg could not decode and skipped,
-    `concealed_frames` frames it decoded with the damage patched over) keeps every row it gave."""
+    `concealed_frames` frames it decoded with the damage patched over, `logged_errors` errors
+    FFmpeg reported while reading it) keeps every row it gave."""
 
     source: str
     frames: int = 0
@@ -120,6 +121,7 @@ class Summary:
     ids: set[int] = field(default_factory=set)
     decode_errors: int = 0
     concealed_frames: int = 0
+    logged_errors: int = 0
 
     def record(self, rows: list[Affect], dropped: int, seconds: float) -> None:
         """Count one finished frame's rows."""
@@ -138,15 +140,17 @@ class Summary:
     @property
     def damaged(self) -> bool:
         """True when the source's data was damaged, even though reading went on."""
-        return self.decode_errors + self.concealed_frames > 0
+        return self.decode_errors + self.concealed_frames + self.logged_errors > 0
 
     @property
     def damage(self) -> str:
         """Like `12 decode errors (2 packets skipped, 10 frames concealed)`; empty when none."""
         counts = ((self.decode_errors, "packet", "skipped"),
-                  (self.concealed_frames, "frame", "concealed"))
+                  (self.concealed_frames, "frame", "concealed"),
+                  (self.logged_errors, "error", "reported by FFmpeg"))
         parts = [f"{n} {what}{'s' * (n != 1)} {done}" for n, what, done in counts if n]
-        total = self.decode_errors + self.concealed_frames
+        # a packet FFmpeg fails on is also logged: the larger count, not the sum
+        total = max(self.decode_errors, self.logged_errors) + self.concealed_frames
         return f"{total} decode error{'s' * (total != 1)} ({', '.join(parts)})" if total else ""
 
     def __str__(self) -> str:
@@ -159,7 +163,9 @@ class Summary:
         if self.damaged:
             text += f"; DAMAGED: {self.damage}"
         if not self.complete:
-            text += f"; INCOMPLETE: stopped after frame {self.stopped_at}"
+            where = ("before the first frame" if self.stopped_at is None
+                     else f"after frame {self.stopped_at}")
+            text += f"; INCOMPLETE: stopped {where}"
         return text
 
 

@@ -79,7 +79,9 @@ def test_webcam_command_plays_a_file_live(video):
     assert result.returncode == 0, result.stderr
     header, *rows = result.stdout.splitlines()
     assert header.startswith("frame,timestamp,face_id") and header.endswith("latency_ms")
-    assert 20 <= len(rows) <= 31  # real time: a slow frame may be skipped, never queued
+    frames = [int(row.split(",")[0]) for row in rows]
+    # real time: a slow frame is skipped, never queued, so the rows still reach the clip's end
+    assert 0 < len(rows) <= 31 and frames == sorted(frames) and frames[-1] >= 25
 
 
 def test_models_lists_where_files_are(shared):

@@ -306,6 +306,8 @@ def read_image(path: str | Path) -> np.ndarray:
         raise AffectStreamError(f"{path}: no such file")
     try:
         with av.open(str(path)) as container:
+            # on this thread, so FFmpeg's complaints about a damaged image reach FFmpegErrors
+            container.streams.video[0].thread_type = "NONE"
             frame = next(container.decode(video=0))
             return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
     except (av.error.FFmpegError, StopIteration, IndexError) as e:

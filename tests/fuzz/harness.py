@@ -96,7 +96,7 @@ def run_cli(args: list[str], cwd: Path, timeout: float) -> tuple[int | None, str
 
 
 def run_one(entry: Entry, corpus: Path, out: Path, index: int, timeout: float = TIMEOUT,
-            backend: str = "auto") -> Result:
+            backend: str = "pyav") -> Result:
     """Process one corpus file into `out` and check it with the oracle."""
     path = corpus / entry.path
     started = time.perf_counter()
@@ -108,7 +108,7 @@ def run_one(entry: Entry, corpus: Path, out: Path, index: int, timeout: float = 
 
 
 def run_corpus(entries: list[Entry], corpus: Path, out: Path, *, jobs: int = 1,
-               timeout: float = TIMEOUT, backend: str = "auto",
+               timeout: float = TIMEOUT, backend: str = "pyav",
                progress=None) -> list[Result]:
     """Results for `entries`, in order; `progress(result, done, total)` after each run."""
     out.mkdir(parents=True, exist_ok=True)

@@ -59,9 +59,9 @@ def test_each_face_gets_its_own_detection_score():
 
 
 def test_tile_sweep_and_regions_of_interest():
-    search = TileSearch()
-    first, second, third = (search.windows(480, 640) for _ in range(3))
-    assert len(first) == 6 and second == [first[0]] and third == [first[1]]
+    search = TileSearch(every=2)
+    first, *later = (search.windows(480, 640) for _ in range(6))
+    assert len(first) == 6 and later == [[first[0]], [], [first[1]], [], [first[2]]]
     assert search.windows(200, 200) == []  # too small to tile
     x, y, w, h = roi_window((620, 5, 30, 40), 480, 640)
     assert w == h == 120 and x + w <= 640 and y >= 0

@@ -46,3 +46,19 @@ def media(shared, model) -> Path:
 def video(media):
     """video("WolfgangLanger_Pexels.mp4") -> path under media/video."""
     return lambda name: _need(media / "video" / name)
+
+
+@pytest.fixture
+def single_face_ts(video, tmp_path) -> Path:
+    """single_face.mp4 remuxed to MPEG-TS, a format read without seeking (pipes, plain HTTP)."""
+    import av
+
+    clip = tmp_path / "clip.ts"
+    with av.open(str(video("single_face.mp4"))) as src, av.open(str(clip), "w",
+                                                                format="mpegts") as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    return clip

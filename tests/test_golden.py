@@ -27,5 +27,10 @@ def _golden_files() -> list[Path]:
 def test_same_bytes_as_recorded(golden: Path, fresh: Path):
     produced = fresh / golden.relative_to(GOLDEN)
     assert produced.exists(), f"{produced.name} was not written"
-    assert comparable(produced) == comparable(golden), (
-        f"{golden.name} differs from the recorded output")
+    new, old = comparable(produced).splitlines(), comparable(golden).splitlines()
+    # the first differing line, not pytest's diff of two long byte strings (minutes of CPU)
+    first = next((i for i, (a, b) in enumerate(zip(new, old)) if a != b), min(len(new), len(old)))
+    same = new == old
+    assert same, (f"{golden.name} differs from the recorded output at line {first + 1} "
+                  f"({len(new)} lines, recorded {len(old)}): "
+                  f"{new[first:first + 1]!r} != {old[first:first + 1]!r}")

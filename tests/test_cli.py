@@ -81,7 +81,7 @@ def test_webcam_command_plays_a_file_live(video):
     assert header.startswith("frame,timestamp,face_id") and header.endswith("latency_ms")
     frames = [int(row.split(",")[0]) for row in rows]
     # real time: a slow frame is skipped, never queued, so the rows still reach the clip's end
-    assert 0 < len(rows) <= 31 and frames == sorted(frames) and frames[-1] >= 25
+    assert 0 < len(set(frames)) <= 31 and frames == sorted(frames) and frames[-1] >= 25
 
 
 def test_models_lists_where_files_are(shared):

@@ -57,16 +57,20 @@ def test_two_faces_keep_separate_state_and_a_missed_face_is_held(media, temporal
     frames = _two_face_frames(media)
     with af.AffectStream(mode="live", temporal="ap", temporal_weights=temporal_weights["ap"],
                          max_gap=1.0) as two:
-        rows = [two.analyze(f) for f in frames]
-    assert {r.track_id for r in rows[0]} == {0, 1}
-    left, right = sorted(rows[0], key=lambda r: r.box[0])
-    windows = two.temporal.windows
-    # One context per track: the left face's holds all 12 frames, the right one's only the 6 it was
-    # seen.
-    assert windows[left.track_id] is not windows[right.track_id]
-    assert len(windows[left.track_id]) == 12 and len(windows[right.track_id]) == 6
-    assert not torch.allclose(windows[left.track_id].mean(), windows[right.track_id].mean())
-    # After the right face leaves, its track is held (success 0, a temporal estimate, no box).
+        rows = [two.analyze(f) for f in frames[:9]]
+        assert {r.track_id for r in rows[0]} == {0, 1}
+        left, right = sorted(rows[0], key=lambda r: r.box[0])
+        windows = two.temporal.windows
+        # One context per track: the left face's holds all 9 frames, the right one's only the 6 it
+        # was seen.
+        assert windows[left.track_id] is not windows[right.track_id]
+        assert len(windows[left.track_id]) == 9 and len(windows[right.track_id]) == 6
+        assert not torch.allclose(windows[left.track_id].mean(), windows[right.track_id].mean())
+        # Seen for 0.2 s, the right face is held for 0.2 s after it leaves, then dropped.
+        rows += [two.analyze(f) for f in frames[9:]]
+        assert right.track_id not in windows
+        assert right.track_id not in {r.track_id for r in rows[11]}
+    # While held: success 0, a temporal estimate, no box.
     held = [r for r in rows[8] if r.track_id == right.track_id]
     assert held and not held[0].success and held[0].box is None and held[0].valence_std is not None
     assert np.isfinite(held[0].valence)

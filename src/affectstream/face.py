@@ -151,6 +151,8 @@ class FaceTracker:
         cropped = []
         for box in wanted[: self.max_faces]:
             more, more_detected = self._roi.read(image, roi_window(box, height, width))
+            # a crop may hold part of a neighbour: only the face it was cut for counts
+            more = [r for r in more if _overlaps(r[0], box) or _overlaps(box, r[0])]
             found, cropped = found + more, cropped + more_detected
         return found, (detected, cropped)
 

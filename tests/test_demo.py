@@ -153,7 +153,8 @@ def server(model, tmp_path, monkeypatch):
 
 
 def _files(folder) -> list:
-    return [p for p in folder.rglob("*") if p.is_file()]
+    # os.walk skips folders deleted while it looks (the demo's cleanup may be running)
+    return [Path(root) / name for root, _, names in os.walk(folder) for name in names]
 
 
 def _client(url, tmp_path):

@@ -78,7 +78,7 @@ def test_webcam_command_plays_a_file_live(video):
     result = cli("webcam", "--source", video("codecs/h264_aac.mp4"))
     assert result.returncode == 0, result.stderr
     header, *rows = result.stdout.splitlines()
-    assert header.startswith("frame,timestamp,face_id") and header.endswith("latency_ms")
+    assert header.startswith("frame,timestamp,file,face_id") and header.endswith("latency_ms")
     frames = [int(row.split(",")[0]) for row in rows]
     # real time: a slow frame is skipped, never queued, so the rows still reach the clip's end
     assert 0 < len(set(frames)) <= 31 and frames == sorted(frames) and frames[-1] >= 25

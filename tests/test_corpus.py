@@ -16,7 +16,7 @@ from affectstream.train.temporal.training import (
     train_affective_process,
     train_affwildnet,
 )
-from affectstream.types import AU_NAMES
+from affectstream.types import DISFA_AU_NAMES as AU_NAMES  # the temporal models' AUs
 
 
 def test_units_find_their_labels_and_media(tmp_path):

@@ -3,7 +3,7 @@ import pytest
 
 from affectstream import AffectStreamError
 from affectstream.train.temporal.labels import read_affwild2_va, read_bp4d, read_disfa
-from affectstream.types import AU_NAMES
+from affectstream.types import DISFA_AU_NAMES as AU_NAMES  # the temporal models' AUs
 
 
 def test_affwild2_va(tmp_path):

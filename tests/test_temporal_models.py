@@ -3,8 +3,8 @@ import torch
 
 from affectstream.models.affective_process import AffectiveProcess, ContextWindow, window_mean
 from affectstream.models.affwildnet import AffWildNet, AffWildNetStage
-from affectstream.models.temporal import PREDICTION_DIM
-from affectstream.types import FrameOutput
+from affectstream.models.temporal import DISFA_INDEX, PREDICTION_DIM
+from affectstream.types import AU_NAMES, FrameOutput
 
 
 def test_affwildnet_shapes_ranges_and_causality():
@@ -22,8 +22,10 @@ def test_affwildnet_shapes_ranges_and_causality():
 def _reading(x: torch.Tensor) -> FrameOutput:
     """A per-frame output whose temporal input is exactly x = [embedding, shape, prediction, 1]."""
     y = x[-1 - PREDICTION_DIM:-1].numpy()
+    au = np.full(len(AU_NAMES), np.nan, np.float32)  # the 17; the models read the DISFA 12
+    au[DISFA_INDEX] = y[2:] * 5
     return FrameOutput(embedding=x[:2].numpy(), shape=x[2:-1 - PREDICTION_DIM].numpy(),
-                       valence=float(y[0]), arousal=float(y[1]), au=y[2:] * 5)
+                       valence=float(y[0]), arousal=float(y[1]), au=au)
 
 
 def test_streaming_equals_the_whole_sequence_and_tracks_are_separate():

@@ -161,7 +161,7 @@ def reshape_one(tensors):
 @pytest.mark.parametrize("change, words", [
     (drop_one, "1 tensor(s) missing, the first 'au.bias'"),
     (add_one, "the network does not have, the first 'extra'"),
-    (reshape_one, "tensor 'au.weight' of shape (11, 256) where the network has (12, 256)"),
+    (reshape_one, "tensor 'au.weight' of shape (11, 256) where the network has (15, 256)"),
 ])
 def test_tensors_that_do_not_fit_the_network(tmp_path, change, words):
     bad = altered("frame.safetensors", tmp_path / "bad.safetensors", change)

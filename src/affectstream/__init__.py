@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .registry import Weights, register
     from .sources import open_source
     from .stages import FaceStage, FrameModel, Source, TemporalModel, Writer
+    from .tables import read_csv, to_dataframe
     from .types import AU_NAMES, EMOTION_NAMES, Affect, Face, Frame, FrameOutput, Summary
 
 # public name -> the module that defines it
@@ -27,6 +28,7 @@ _HOMES = {
     "open_source": "sources",
     "FaceStage": "stages", "FrameModel": "stages", "Source": "stages", "TemporalModel": "stages",
     "Writer": "stages",
+    "read_csv": "tables", "to_dataframe": "tables",
     "AU_NAMES": "types", "EMOTION_NAMES": "types", "Affect": "types", "Face": "types",
     "Frame": "types", "FrameOutput": "types", "Summary": "types",
 }
@@ -35,7 +37,7 @@ __all__ = [
     "AU_NAMES", "EMOTION_NAMES", "Affect", "AffectStream", "AffectStreamError", "Face", "FaceStage",
     "Frame", "FrameModel", "FrameOutput", "PipelineOptions", "Source", "SourceError", "Summary",
     "TemporalModel", "Weights", "WriteError", "Writer", "analyze_image", "open_source", "process",
-    "register", "stream",
+    "read_csv", "register", "stream", "to_dataframe",
 ]
 __version__ = "0.4.0"
 

@@ -19,9 +19,11 @@ if TYPE_CHECKING:
 
 # Only light modules above: PyTorch, MediaPipe and PyAV load inside main(), where Ctrl-C is caught.
 STAGE_OPTIONS = ("max_faces", "max_gap", "landmarker", "frame_model", "weights", "au_source",
-                 "temporal", "temporal_weights", "context_seconds")  # every setting but the mode
+                 "temporal", "temporal_weights", "context_seconds", "rotate", "landmarks",
+                 "gaze")  # every setting but the mode
 INTERRUPTED = "affectstream: interrupted; finished rows are kept (CSV files end in .partial)"
 NATIVE_COMMANDS = ("process", "webcam", "train", "evaluate")  # those that load MediaPipe
+TRAINED = "trained"  # where `train` writes by default: beside the user, never over shipped weights
 
 
 def _formats(args) -> list[str]:
@@ -45,13 +47,19 @@ def _targets(inputs: list[str], out: str | None,
 
     suffixes = [registry.get("writer", f).cls.suffix for f in formats]
     firsts = output_paths(inputs, out, suffixes[0])
-    return [[(f, first.with_suffix(s)) for f, s in zip(formats, suffixes)] for first in firsts]
+    # a format whose suffix an earlier one has (csv, openface: .csv) is named STEM.FORMAT.SUFFIX
+    names = [f".{f}{s}" if s in suffixes[:i] else s
+             for i, (f, s) in enumerate(zip(formats, suffixes))]
+    return [[(f, first.with_suffix(s)) for f, s in zip(formats, names)] for first in firsts]
 
 
-def _run_one(pipeline, item, targets: list[tuple[str, Path]], args) -> str | None:
-    """Process one input and print its summary; the reason it failed or is damaged, else None."""
+def _run_one(pipeline, item, targets: list[tuple[str, Path]], args,
+             annotated: Path | None = None) -> str | None:
+    """Process one input (and draw its annotated video) and print its summary; the reason it
+    failed or is damaged, else None."""
+    marks: list | None = None if annotated is None else []
     try:
-        summary = _process(pipeline, item, targets, args)
+        summary = _process(pipeline, item, targets, args, marks)
     except SourceError as e:
         if getattr(e, "summary", None) is not None:
             print(e.summary)
@@ -59,21 +67,42 @@ def _run_one(pipeline, item, targets: list[tuple[str, Path]], args) -> str | Non
     except AffectStreamError as e:
         return _error(str(e))
     print(summary)
+    if annotated is not None:
+        from .annotate import annotate_video
+
+        try:  # a second pass: the input decoded again, the rows drawn on its frames
+            video = annotate_video(_source(item, args), marks, annotated, frames=summary.frames)
+        except AffectStreamError as e:
+            return _error(str(e))
+        print(f"{summary.source}: annotated video -> {video}")
     if summary.damaged:
         return _error(f"{summary.source}: damaged: {summary.damage}; its rows are kept in "
                       f"{summary.output}")
     return None
 
 
-def _process(pipeline, item, targets: list[tuple[str, Path]], args):
-    from tqdm import tqdm
-
+def _source(item, args):
+    """The input opened as `process` reads it (also for --annotate's second pass)."""
     from .sources import ImageSequenceSource, open_source
 
     if item.images is not None:
-        src = ImageSequenceSource(list(item.images), stills=args.stills, name=item.path)
-    else:
-        src = open_source(item.path, stills=args.stills)
+        return ImageSequenceSource(list(item.images), fps=args.fps or 1.0, stills=args.stills,
+                                   name=item.path, folder=item.path, rotate=args.rotate)
+    return open_source(item.path, stills=args.stills, rotate=args.rotate)
+
+
+def _process(pipeline, item, targets: list[tuple[str, Path]], args, marks: list | None = None):
+    from tqdm import tqdm
+
+    from .annotate import marks as drawn
+    from .sources import VideoSource
+
+    src = _source(item, args)
+    if args.fps is not None and isinstance(src, VideoSource):  # its pts say when
+        logging.getLogger("affectstream").warning(
+            "--fps applies to image folders; %s is a video and keeps its own timestamps",
+            item.path)
+    keep = None if marks is None else (lambda affect: marks.append(drawn(affect)))
     total = getattr(src, "frame_count", None)
     with tqdm(total=total, unit="frame", desc=Path(item.path).name, disable=args.quiet or None,
               leave=False, dynamic_ncols=True) as bar:
@@ -81,7 +110,7 @@ def _process(pipeline, item, targets: list[tuple[str, Path]], args):
             bar.update(summary.frames - bar.n)
             bar.set_postfix(fps=f"{summary.fps:.0f}", faces=summary.faces, refresh=False)
 
-        return pipeline.run(src, outputs=targets, progress=progress)
+        return pipeline.run(src, outputs=targets, progress=progress, on_result=keep)
 
 
 def _error(message: str) -> str:
@@ -104,19 +133,67 @@ def cmd_process(args) -> int:
     from .inputs import expand
     from .options import from_arguments
     from .pipeline import AffectStream
+    from .sources import frame_rate
 
+    if args.fps is not None:  # a bad rate fails before any work
+        frame_rate(args.fps)
     inputs, failures = expand(args.inputs)
     targets = _targets([i.path for i in inputs], args.output, _formats(args))
+    videos = _annotated([i.path for i in inputs], args.annotate)
     for name, reason in failures:
         _error(f"{name}: {reason}")
     count = len(inputs) + len(failures)
     if inputs:
         with AffectStream(from_arguments(args)) as pipeline:
-            for item, outputs in zip(inputs, targets):
-                message = _run_one(pipeline, item, outputs, args)
+            for item, outputs, video in zip(inputs, targets, videos):
+                message = _run_one(pipeline, item, outputs, args, video)
                 if message is not None:
                     failures.append((item.path, message))
     _report(failures, count)
+    return 1 if failures else 0
+
+
+def _annotated(inputs: list[str], target: str | None) -> list[Path | None]:
+    """Per input, where --annotate writes its video: TARGET itself when it names an .mp4 (one
+    input), else TARGET/<name>_annotated.mp4; never over an input."""
+    if target is None:
+        return [None] * len(inputs)
+    from .inputs import unique_names
+
+    path = Path(target)
+    if path.suffix.lower() == ".mp4" and not path.is_dir():
+        if len(inputs) != 1:
+            raise AffectStreamError(f"--annotate {target} names one file, but there are "
+                                    f"{len(inputs)} inputs; give a folder (--annotate videos/)")
+        videos = [path]
+    elif path.suffix and not path.is_dir():
+        raise AffectStreamError(f"--annotate {target}: the annotated video is an MP4; name a "
+                                ".mp4 file or a folder")
+    else:
+        videos = [path / f"{name}_annotated.mp4" for name in unique_names(inputs)]
+    for video, given in zip(videos, inputs):
+        if video.resolve() == Path(given).resolve():
+            raise AffectStreamError(f"--annotate {target} would overwrite the input {given}")
+    return videos
+
+
+def cmd_plot(args) -> int:
+    try:
+        from .plotting import plot_csv
+    except ImportError as e:
+        raise AffectStreamError("plot needs the plot extra: pip install 'affectstream[plot]' "
+                                f"({e})") from None
+    from .inputs import output_paths
+
+    pngs = (output_paths(args.csv, args.output, ".png") if args.output
+            else [Path(c).with_suffix(".png") for c in args.csv])
+    failures = 0
+    for csv_path, png in zip(args.csv, pngs):
+        try:
+            print(f"{csv_path} -> {plot_csv(csv_path, png)}")
+        except AffectStreamError as e:
+            _error(str(e))
+            failures += 1
     return 1 if failures else 0
 
 
@@ -154,7 +231,8 @@ def cmd_train(args) -> int:
     if args.model == "temporal":
         from .train.temporal.commands import train_temporal
 
-        train_temporal(args.temporal_model, args.data, args.out,
+        out = args.out or f"{TRAINED}/{args.temporal_model}.safetensors"
+        train_temporal(args.temporal_model, args.data, out,
                        sequences=600 if args.sequences is None else args.sequences,
                        videos=tuple(args.videos),
                        video_sequences=args.video_sequences if args.videos else 0,
@@ -162,9 +240,17 @@ def cmd_train(args) -> int:
                        seconds=args.seconds or 0.5, corpus=_corpus(args), seed=args.seed,
                        threads=args.threads, weights=args.weights, landmarker=args.landmarker)
         return 0
+    if args.model == "frame-au":
+        from .train.frame.au_head import train_au_head
+
+        train_au_head(args.data, args.weights, args.out or f"{TRAINED}/frame.safetensors",
+                      limit=6000 if args.limit is None else args.limit,
+                      epochs=args.epochs or 30, seed=args.seed, threads=args.threads,
+                      landmarker=args.landmarker)
+        return 0
     from .train.frame.training import train_frame
 
-    train_frame(args.data, args.out or "weights/frame.safetensors", epochs=args.epochs or 40,
+    train_frame(args.data, args.out or f"{TRAINED}/frame.safetensors", epochs=args.epochs or 40,
                 seed=args.seed, limit=args.limit, threads=args.threads, landmarker=args.landmarker)
     return 0
 
@@ -239,6 +325,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _process_parser(sub)
     _webcam_parser(sub)
+    _plot_parser(sub)
     _train_parser(sub)
     _evaluate_parser(sub)
     q = sub.add_parser("demo", help="the Gradio demo in a browser: live webcam, video files to CSV")
@@ -270,9 +357,26 @@ def _process_parser(sub) -> None:
     q.add_argument("--jsonl", action="store_true", help="also write <name>.jsonl beside each CSV")
     q.add_argument("--stills", action="store_true",
                    help="folders of images hold unrelated photos, not the frames of one recording")
+    q.add_argument("--fps", type=float,
+                   help="frame rate of a folder of images that is one recording (default 1); "
+                        "videos keep their own timestamps (ignored for them, with a warning)")
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    q.add_argument("--annotate", metavar="MP4|FOLDER",
+                   help="also write the video with each face's box, id, valence and arousal "
+                        "drawn on it: FILE.mp4 (one input) or a folder, which gets "
+                        "<name>_annotated.mp4 per input (files and image folders; not live "
+                        "streams)")
     add_arguments(q, ("mode",) + STAGE_OPTIONS, defaults={"mode": "offline"})
     q.set_defaults(func=cmd_process)
+
+
+def _plot_parser(sub) -> None:
+    q = sub.add_parser("plot", help="a picture of each result CSV: valence and arousal over "
+                                    "time, AU heat strip, circumplex")
+    q.add_argument("csv", nargs="+", help="CSV files that process wrote (csv or openface format)")
+    q.add_argument("-o", "--output",
+                   help="output PNG (one CSV) or folder (default: <csv name>.png beside each CSV)")
+    q.set_defaults(func=cmd_plot)
 
 
 def _webcam_parser(sub) -> None:
@@ -311,7 +415,7 @@ def _temporal_arguments(q) -> None:
 
 
 def _model_and_data(q) -> None:
-    q.add_argument("model", choices=("frame", "temporal"))
+    q.add_argument("model", choices=("frame", "frame-au", "temporal"))
     q.add_argument("--data", required=True,
                    help="FER+ folder, AffectNet folder, or a CSV of your own labels")
 
@@ -319,19 +423,22 @@ def _model_and_data(q) -> None:
 def _train_parser(sub) -> None:
     from .options import add_arguments
 
-    q = sub.add_parser("train", help="train a model: `train frame` (per-frame) or "
+    q = sub.add_parser("train", help="train a model: `train frame` (per-frame, 12 DISFA AUs), "
+                                     "`train frame-au` (its AU head widened to OpenFace's 17) or "
                                      "`train temporal --model ap|affwildnet`")
     _model_and_data(q)
-    q.add_argument("--out",
-                   help="where to write the weights (default: the shipped weights' path)")
+    q.add_argument("--out", help=f"where to write the weights (default: {TRAINED}/MODEL"
+                                 ".safetensors; never the shipped weights unless named)")
     q.add_argument("--epochs", type=int, help="default 40 (frame), 30 (temporal)")
     q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--limit", type=int, help="frame: train on a random subset of this many images")
+    q.add_argument("--limit", type=int, help="frame: train on a random subset of this many "
+                   "images; frame-au: default 6000")
     q.add_argument("--threads", type=int, default=2,
                    help="CPU threads (and face-extraction workers)")
     add_arguments(q, ("landmarker",))
     q.add_argument("--weights",
-                   help="temporal: the per-frame model under it (default: the shipped one)")
+                   help="temporal: the per-frame model under it; frame-au: the one to widen "
+                        "(default: the shipped one)")
     _temporal_arguments(q)
     q.add_argument("--videos", nargs="*", default=[],
                    help="temporal: face videos for pseudo-labelled sequences")

@@ -18,6 +18,8 @@ from .errors import AffectStreamError
 
 MODES = ("auto", "offline", "live")
 AU_SOURCES = ("model", "blendshapes")
+ROTATIONS = ("auto", "0", "90", "180", "270")  # auto: the file's display matrix or EXIF tag
+LANDMARK_SETS = ("none", "68", "478")
 NO_TEMPORAL = "none"  # the temporal choice that leaves the per-frame estimates as they are
 
 
@@ -65,6 +67,13 @@ class PipelineOptions:
     context_seconds: float | None = setting(None, "the Affective Process's context window in "
                                             "seconds (default: the one it was trained for)",
                                             positive=True)
+    rotate: str = setting("auto", "turn frames clockwise by this many degrees before anything "
+                          "else; auto: as the file's display rotation or EXIF orientation says",
+                          choices=ROTATIONS)
+    landmarks: str = setting("none", "landmark columns in the CSV: none, 68 (the iBUG/OpenFace "
+                             "points, 2-D pixels and 3-D mm) or 478 (MediaPipe's mesh, pixels)",
+                             choices=LANDMARK_SETS)
+    gaze: bool = setting(False, "gaze columns in the CSV (per-eye unit vectors and angles)")
 
     def __post_init__(self):
         for spec in dataclasses.fields(self):
@@ -93,7 +102,7 @@ class PipelineOptions:
 
 
 def _kind(spec: dataclasses.Field) -> tuple[str, bool]:
-    """('int' | 'float' | 'str', optional) from the field's annotation."""
+    """('int' | 'float' | 'str' | 'bool', optional) from the field's annotation."""
     parts = [p.strip() for p in str(spec.type).split("|")]
     return parts[0], "None" in parts
 
@@ -106,6 +115,10 @@ def _checked(spec: dataclasses.Field, value):
         if optional:
             return None
         raise AffectStreamError(f"{name} needs a value")
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise AffectStreamError(f"{name} must be true or false, got {value!r}")
+        return value
     if kind == "str":
         if not isinstance(value, (str, os.PathLike)):
             raise AffectStreamError(f"{name} must be a string, got {value!r}")
@@ -145,6 +158,10 @@ def add_arguments(parser: argparse.ArgumentParser, names: Iterable[str] | None =
     for spec in option_fields(names):
         default = (defaults or {}).get(spec.name, spec.default)
         kind, _ = _kind(spec)
+        if kind == "bool":  # a switch: --gaze
+            parser.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name,
+                                action="store_true", default=default, help=spec.metadata["help"])
+            continue
         shown = "" if default is None else f" (default {default})"
         parser.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name, default=default,
                             type={"int": int, "float": float}.get(kind, str),

@@ -6,6 +6,7 @@ the newest decoded frame so a slow step drops stale frames instead of falling be
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -16,11 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from . import registry
+from .camera import camera_space
 from .decoder import Decoder
 from .errors import AffectStreamError, SourceError, WriteError
 from .face import FaceTracker
+from .gaze import gaze
 from .models.blendshape_au import BlendshapeAU
+from .models.temporal import widen_au
 from .options import NO_TEMPORAL, PipelineOptions
+from .presence import au_presence, lip_suck
 from .sources import load_image, open_source
 from .stages import FaceStage, FrameModel, Source, TemporalModel, Writer
 from .types import AU_NAMES, EMOTION_NAMES, Affect, Face, Frame, FrameOutput, Summary
@@ -31,27 +36,46 @@ TEMPORAL_FIELDS = ("valence", "arousal", "au", "valence_std", "arousal_std", "au
 
 
 def _au_dict(values) -> dict[str, float] | None:
-    return None if values is None else {name: float(v) for name, v in zip(AU_NAMES, values)}
+    """{AU: value} in AU_NAMES order, without the AUs a model did not give (NaN)."""
+    if values is None:
+        return None
+    return {name: float(v) for name, v in zip(AU_NAMES, values) if not np.isnan(v)}
 
 
 def to_affect(frame: Frame, face: Face | None, out: FrameOutput | None, latency_ms: float | None,
-              track_id: int | None = None) -> Affect:
+              track_id: int | None = None, presence: dict[str, float] | None = None) -> Affect:
     """The public record for one face, for a frame without a face (`face` and `track_id` None),
-    or a held estimate for track `track_id` that the detector missed (`face` None)."""
+    or a held estimate for track `track_id` that the detector missed (`face` None).
+
+    presence: the AU presence thresholds ({} or None: no AUxx_c)."""
     if face is None and (track_id is None or out is None):
-        return Affect(frame=frame.index, timestamp=frame.timestamp, latency_ms=latency_ms)
+        return Affect(frame=frame.index, timestamp=frame.timestamp, latency_ms=latency_ms,
+                      file=frame.file)
     out = out or FrameOutput()
     emotion = None
     if out.emotion is not None:
         logits = np.asarray(out.emotion, np.float64)
         p = np.exp(logits - logits.max())
         emotion = {name: float(v) for name, v in zip(EMOTION_NAMES, p / p.sum())}
-    where = {} if face is None else {"box": face.box, "score": face.score, "pose": face.pose}
+    where = {} if face is None else {"box": face.box, "score": face.score, "pose": face.pose,
+                                     **head_geometry(face.landmarks, frame.image.shape)}
+    au = _au_dict(out.au)
+    suck = None if face is None else float(lip_suck(face.blendshapes))
     return Affect(
         frame=frame.index, timestamp=frame.timestamp, track_id=face.track_id if face else track_id,
         **where, valence=out.valence, arousal=out.arousal, valence_std=out.valence_std,
-        arousal_std=out.arousal_std, au=_au_dict(out.au), au_std=_au_dict(out.au_std),
-        emotion=emotion, latency_ms=latency_ms)
+        arousal_std=out.arousal_std, au=au, au_std=_au_dict(out.au_std),
+        au_presence=au_presence(au, suck, presence or {}), emotion=emotion,
+        latency_ms=latency_ms, file=frame.file)
+
+
+def head_geometry(landmarks: np.ndarray, shape: tuple[int, ...]) -> dict:
+    """Affect's geometric fields for one face's mesh (pixels) in a frame of `shape` (H, W, 3)."""
+    points, translation = camera_space(landmarks, shape[1], shape[0])
+    vectors, angle = gaze(points)
+    return {"landmarks": landmarks, "landmarks_3d": points,
+            "translation": tuple(float(v) for v in translation), "gaze": vectors,
+            "gaze_angle": (float(angle[0]), float(angle[1]))}
 
 
 class CallbackWriter:
@@ -93,6 +117,8 @@ class AffectStream:
         if o.temporal != NO_TEMPORAL:
             self.temporal = registry.get("temporal", o.temporal).cls.from_options(o)
         self.blendshape_au = BlendshapeAU() if o.au_source == "blendshapes" else None
+        # AUxx_c thresholds: those fitted for this AU source with the model's weights
+        self.presence = getattr(self.frame_model, "presence", {}).get(o.au_source, {})
         # Built now so a missing model file fails here, not mid-run.
         self.tracker: FaceStage = FaceTracker(o.landmarker, max_faces=o.max_faces,
                                               max_gap=o.max_gap)
@@ -123,7 +149,7 @@ class AffectStream:
     @property
     def columns(self) -> tuple[str, ...]:
         """The CSV header this pipeline writes."""
-        return csv_columns(self.produces)
+        return csv_columns(self.produces, self.options)
 
     def analyze(self, frame: Frame, still: bool = False) -> list[Affect]:
         """All Affect rows for one frame: one per face, or one `success=0` row when there is none.
@@ -157,8 +183,10 @@ class AffectStream:
             for out, alternative in zip(outputs, self.blendshape_au(faces)):
                 out.au, out.au_std = alternative.au, None
         latency = (time.perf_counter() - frame.captured_at) * 1000.0 if frame.captured_at else None
-        rows = [to_affect(frame, f, o, latency) for f, o in zip(faces, outputs)]
-        rows += [to_affect(frame, None, o, latency, track_id=t) for t, o in held]
+        rows = [to_affect(frame, f, o, latency, presence=self.presence)
+                for f, o in zip(faces, outputs)]
+        rows += [to_affect(frame, None, o, latency, track_id=t, presence=self.presence)
+                 for t, o in held]
         return rows or [to_affect(frame, None, None, latency)]
 
     def _temporal_step(self, frame: Frame, faces: list[Face], outputs: list[FrameOutput],
@@ -168,10 +196,14 @@ class AffectStream:
         step = self.temporal.step
         for face, out in zip(faces, outputs):
             refined = step(face.track_id, frame.timestamp, out)
+            refined.au = widen_au(refined.au, out)
+            refined.au_std = widen_au(refined.au_std, None)
             for name in TEMPORAL_FIELDS:
                 setattr(out, name, getattr(refined, name))
         missed = sorted(alive - {f.track_id for f in faces})
         held = [(track_id, step(track_id, frame.timestamp, None)) for track_id in missed]
+        for _, out in held:
+            out.au, out.au_std = widen_au(out.au, None), widen_au(out.au_std, None)
         for lost in self._temporal_ids - alive:
             self.temporal.drop(lost)
         self._temporal_ids = set(alive)
@@ -187,7 +219,7 @@ class AffectStream:
 
     def _start(self, source, fps: float | None) -> Source:
         """The source opened, a fresh Summary, and a new timeline for a new recording."""
-        src = open_source(source, fps=fps)
+        src = open_source(source, fps=fps, rotate=self.options.rotate)
         self.summary = Summary(source=src.name)
         # MediaPipe's VIDEO mode, the track ids and the temporal state start over.
         if self._tracker_used and not src.stills:
@@ -267,7 +299,8 @@ class AffectStream:
         that says DAMAGED. An output that cannot be written raises WriteError; it, like Ctrl-C,
         leaves the CSV as `OUT.partial`.
         """
-        src = open_source(source, fps=fps)  # before the outputs: no file for a source that fails
+        # before the outputs: no file for a source that fails
+        src = open_source(source, fps=fps, rotate=self.options.rotate)
         requested = [("csv", csv), ("jsonl", jsonl), *outputs]
         try:
             writers = self._open_writers([(f, p) for f, p in requested if p is not None])
@@ -353,6 +386,7 @@ def analyze_image(image, *, max_faces: int = 4, au_source: str = "model") -> lis
     with _still_lock:
         if options not in _still_pipelines:
             _still_pipelines[options] = AffectStream(options)
-        rows = _still_pipelines[options].analyze(Frame(0, 0.0, rgb, time.perf_counter()),
-                                                 still=True)
+        name = os.fspath(image) if isinstance(image, (str, os.PathLike)) else None
+        rows = _still_pipelines[options].analyze(
+            Frame(0, 0.0, rgb, time.perf_counter(), file=name), still=True)
     return [r for r in rows if r.success]

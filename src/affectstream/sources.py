@@ -2,7 +2,9 @@
 iterables.
 
 `open_source(uri)` returns an iterable of `Frame` whose timestamps come from the stream's pts and
-time base (so variable-frame-rate files are right), starting at 0 for the first frame.
+time base (so variable-frame-rate files are right), starting at 0 for the first frame, and whose
+images are upright: a video's display matrix and an image's EXIF orientation are applied first
+(orientation.py).
 """
 from __future__ import annotations
 
@@ -20,6 +22,14 @@ import av
 import numpy as np
 
 from .errors import AffectStreamError, SourceError
+from .orientation import (
+    UPRIGHT,
+    exif_orientation,
+    fixed,
+    frame_orientation,
+    stream_orientation,
+    upright,
+)
 from .probe import IMAGE, kind_of, not_regular, reason, scan
 from .stages import Source
 from .types import Frame
@@ -63,12 +73,15 @@ class VideoSource(Source):
     A packet that fails to decode is skipped and counted in `decode_errors`, a frame FFmpeg
     decoded with the damage concealed in `concealed_frames`; reading goes on either way. `what`:
     what the path is when it is not a regular file ("a pipe (FIFO)"), for the error message.
+    rotate: "auto" turns each frame as its display matrix says (a phone's portrait video);
+    "0"/"90"/"180"/"270": that many degrees clockwise, whatever the file says.
     """
 
     def __init__(self, url: str, *, format: str | None = None, options: dict | None = None,
                  live: bool = False, realtime: bool = False, name: str | None = None,
-                 what: str | None = None):
+                 what: str | None = None, rotate: str = "auto"):
         self.name = name or url
+        self._turn = fixed(rotate)
         self.live, self.realtime = live or realtime, realtime
         self.decode_errors = self.concealed_frames = self.frames_read = 0
         self._last = -1.0
@@ -91,6 +104,7 @@ class VideoSource(Source):
                                     "re-encode it (e.g. to H.264)")
         _configure(codec, live)
         rate = self._stream.average_rate or self._stream.guessed_rate
+        self._declared = stream_orientation(self._stream) or UPRIGHT
         self.fps = float(rate) if rate else None
         self._closed = False
 
@@ -121,8 +135,11 @@ class VideoSource(Source):
             # play a file like a camera: each frame no earlier than its timestamp
             if self.realtime:
                 time.sleep(max(0.0, started + t - time.perf_counter()))
-            yield Frame(self.frames_read, t, np.ascontiguousarray(vf.to_ndarray(format="rgb24")),
-                        time.perf_counter())
+            turn = self._turn or frame_orientation(vf) or self._declared
+            image = vf.to_ndarray(format="rgb24")
+            # an upright frame is not copied again; a turned one is a new array already
+            image = np.ascontiguousarray(image) if turn == UPRIGHT else upright(image, turn)
+            yield Frame(self.frames_read, t, image, time.perf_counter())
             self.frames_read += 1
         self._check_complete(self.frames_read, self._last)
 
@@ -229,17 +246,23 @@ def _open_error(name: str, url: str, format: str | None, what: str | None,
 
 
 class ImageSequenceSource(Source):
-    """Images read with PyAV, one frame each, timestamped index / fps.
+    """Images read with PyAV, one frame each, timestamped index / fps, upright (see read_image).
 
     stills=False: the frames of one recording (faces are tracked across them); stills=True:
-    unrelated photos (each searched on its own, ids start at 0 in each).
+    unrelated photos (each searched on its own, ids start at 0 in each). Each frame's `file` is
+    its path relative to `folder`, or as given without one.
     """
 
-    def __init__(self, paths: list[Path], *, fps: float = 1.0, stills: bool = False,
-                 name: str | None = None):
+    def __init__(self, paths: list[str | Path], *, fps: float = 1.0, stills: bool = False,
+                 name: str | None = None, folder: str | Path | None = None,
+                 rotate: str = "auto"):
         if not paths:
             raise AffectStreamError(f"{name}: no images found")
-        self.paths, self.fps, self.stills, self.name = paths, fps, stills, name or str(paths[0])
+        self.paths, self.fps, self.stills = paths, frame_rate(fps), stills
+        self.name, self.rotate = name or str(paths[0]), rotate
+        fixed(rotate)  # a bad setting fails here, not at the first image
+        self.files = [os.path.relpath(p, folder) if folder is not None else os.fspath(p)
+                      for p in paths]
         self.logged_errors = 0  # errors FFmpeg reported decoding them: damaged images
 
     @property
@@ -247,26 +270,28 @@ class ImageSequenceSource(Source):
         return len(self.paths)
 
     def __iter__(self) -> Iterator[Frame]:
-        for i, path in enumerate(self.paths):
+        for i, (path, file) in enumerate(zip(self.paths, self.files)):
             with FFmpegErrors() as logged:
-                image = read_image(path)
+                image = read_image(path, rotate=self.rotate)
             self.logged_errors += logged.count
-            yield Frame(i, i / self.fps, image, time.perf_counter())
+            yield Frame(i, i / self.fps, image, time.perf_counter(), file=file)
 
 
 class ArraySource(Source):
-    """Any iterable of (H, W, 3) uint8 RGB arrays (or (H, W) grey) at a known frame rate."""
+    """Any iterable of (H, W, 3) uint8 RGB arrays (or (H, W) grey) at a known frame rate, taken
+    as they are (an array carries no orientation), or turned by an explicit `rotate`."""
 
     def __init__(self, frames: Iterable[np.ndarray], *, fps: float, live: bool = False,
-                 name: str = "<arrays>"):
+                 name: str = "<arrays>", rotate: str = "auto"):
         if fps is None:
             raise AffectStreamError("an iterable of arrays needs its frame rate: "
                                     "open_source(frames, fps=30)")
         self._frames, self.fps, self.live, self.name = frames, frame_rate(fps), live, name
+        self._turn = fixed(rotate) or UPRIGHT
 
     def __iter__(self) -> Iterator[Frame]:
         for i, image in enumerate(self._frames):
-            yield Frame(i, i / self.fps, as_rgb(image), time.perf_counter())
+            yield Frame(i, i / self.fps, upright(as_rgb(image), self._turn), time.perf_counter())
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
@@ -295,12 +320,18 @@ def frame_rate(fps) -> float:
 
 
 def load_image(image) -> np.ndarray:
-    """(H, W, 3) uint8 RGB from a path or an RGB/RGBA/grey uint8 array."""
+    """(H, W, 3) uint8 RGB from a path (upright, as its EXIF orientation says) or an
+    RGB/RGBA/grey uint8 array (as it is)."""
     return read_image(image) if isinstance(image, (str, os.PathLike)) else as_rgb(image)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """One still image as (H, W, 3) uint8 RGB, decoded by PyAV."""
+def read_image(path: str | Path, *, rotate: str = "auto") -> np.ndarray:
+    """One still image as (H, W, 3) uint8 RGB, decoded by PyAV and turned upright.
+
+    rotate: "auto" follows the file's EXIF orientation (else a display matrix FFmpeg found);
+    "0"/"90"/"180"/"270" turn it that many degrees clockwise instead.
+    """
+    turn = fixed(rotate)
     path = Path(path)
     if not path.exists():
         raise AffectStreamError(f"{path}: no such file")
@@ -309,9 +340,11 @@ def read_image(path: str | Path) -> np.ndarray:
             # on this thread, so FFmpeg's complaints about a damaged image reach FFmpegErrors
             container.streams.video[0].thread_type = "NONE"
             frame = next(container.decode(video=0))
-            return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+            image = frame.to_ndarray(format="rgb24")
+            turn = turn or exif_orientation(path) or frame_orientation(frame) or UPRIGHT
     except (av.error.FFmpegError, StopIteration, IndexError) as e:
         raise AffectStreamError(f"{path}: not a readable image ({reason(e)})") from None
+    return np.ascontiguousarray(image) if turn == UPRIGHT else upright(image, turn)
 
 
 def camera_input(spec: str) -> tuple[str, str]:
@@ -334,7 +367,7 @@ def camera_input(spec: str) -> tuple[str, str]:
 
 
 def open_source(uri, *, fps: float | None = None, live: bool | None = None, realtime: bool = False,
-                stills: bool = False) -> Source:
+                stills: bool = False, rotate: str = "auto") -> Source:
     """A Source for a path, camera spec (`webcam:0`, `/dev/video0`), URL, image folder or iterable.
 
     fps: frame rate for image folders (default 1) and required for iterables of arrays;
@@ -342,56 +375,62 @@ def open_source(uri, *, fps: float | None = None, live: bool | None = None, real
     realtime: deliver a video file's frames at their own timestamps, as a camera would (implies
     live);
     stills: a folder holds unrelated photos rather than the frames of one recording (a single
-    image always counts as a still).
+    image always counts as a still);
+    rotate: "auto" turns frames upright as the file says (a video's display matrix, an image's
+    EXIF orientation; arrays are taken as they are); "0", "90", "180" or "270" turn every frame
+    that many degrees clockwise instead, whatever the file says ("0": as stored).
     """
     if isinstance(uri, Source):
         return uri
     fps = None if fps is None else frame_rate(fps)
+    fixed(rotate)  # a bad setting fails before anything opens
     if isinstance(uri, (str, os.PathLike)):
         text = os.fspath(uri)
         if text.startswith("webcam:") or text.startswith("/dev/video"):
             url, fmt = camera_input(text)
             options = {"framerate": f"{fps:g}"} if fps else {}
             return VideoSource(url, format=fmt, options=options,
-                               live=True if live is None else live, name=text)
+                               live=True if live is None else live, name=text, rotate=rotate)
         if text.startswith(NETWORK_SCHEMES):
             is_live = text.startswith(LIVE_SCHEMES) if live is None else live
             options = {"rtsp_transport": "tcp"} if text.startswith(("rtsp://", "rtsps://")) else {}
-            return VideoSource(text, options=options, live=is_live)
-        return _open_path(text, fps, bool(live), realtime, stills)
+            return VideoSource(text, options=options, live=is_live, rotate=rotate)
+        return _open_path(text, fps, bool(live), realtime, stills, rotate)
     if (isinstance(uri, np.ndarray) and uri.ndim in (2, 3)
             and (uri.ndim == 2 or uri.shape[-1] in (3, 4))):
-        return ArraySource([uri], fps=fps or 1.0)
+        return ArraySource([uri], fps=fps or 1.0, rotate=rotate)
     if isinstance(uri, Iterable):
-        return ArraySource(uri, fps=fps, live=bool(live))
+        return ArraySource(uri, fps=fps, live=bool(live), rotate=rotate)
     raise AffectStreamError(f"cannot read frames from a {type(uri).__name__}; pass a path, URL, "
                             "'webcam:0' or an iterable of RGB arrays")
 
 
-def _open_path(text: str, fps: float | None, live: bool, realtime: bool, stills: bool) -> Source:
+def _open_path(text: str, fps: float | None, live: bool, realtime: bool, stills: bool,
+               rotate: str = "auto") -> Source:
     """A folder of images, a photo or a video, told apart by content (a video named .jpg is a
     video); a pipe or device is read as a stream when FFmpeg can."""
     path = Path(text)
     if path.is_dir():
-        return image_folder(path, fps=fps or 1.0, stills=stills, name=text)
+        return image_folder(path, fps=fps or 1.0, stills=stills, name=text, rotate=rotate)
     if not path.exists():
         raise AffectStreamError(f"{text}: no such file or folder")
     why = not_regular(path)
     if why is not None and path.is_file():  # a regular file with nothing in it
         raise AffectStreamError(f"{text}: the file is {why}; nothing to process")
-    source = VideoSource(text, live=live, realtime=realtime, what=why)
+    source = VideoSource(text, live=live, realtime=realtime, what=why, rotate=rotate)
     if source.still_image:
         source.close()
-        return ImageSequenceSource([path], fps=fps or 1.0, stills=True, name=text)
+        return ImageSequenceSource([text], fps=fps or 1.0, stills=True, name=text, rotate=rotate)
     return source
 
 
 def image_folder(path: Path, *, fps: float = 1.0, stills: bool = False,
-                 name: str | None = None) -> ImageSequenceSource:
+                 name: str | None = None, rotate: str = "auto") -> ImageSequenceSource:
     """The images of a folder, found by content; every other entry is named in a warning."""
     found = scan(path)
     for skipped, why in found.skipped:
         log.warning("skipped %s: %s", skipped, why)
     for video in found.videos:
         log.warning("skipped %s: %s", video, "a video in a folder of images; pass it on its own")
-    return ImageSequenceSource(found.images, fps=fps, stills=stills, name=name or str(path))
+    return ImageSequenceSource(found.images, fps=fps, stills=stills, name=name or str(path),
+                               folder=path, rotate=rotate)

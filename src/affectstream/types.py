@@ -5,11 +5,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# The 12 DISFA action units, in the order every array and CSV uses.
+# OpenFace 2's 17 intensity action units, in the order every array and CSV uses.
 AU_NAMES: tuple[str, ...] = (
+    "AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12",
+    "AU14", "AU15", "AU17", "AU20", "AU23", "AU25", "AU26", "AU45",
+)
+# The 12 DISFA action units (a subsequence of AU_NAMES): what the temporal models carry.
+DISFA_AU_NAMES: tuple[str, ...] = (
     "AU01", "AU02", "AU04", "AU05", "AU06", "AU09",
     "AU12", "AU15", "AU17", "AU20", "AU25", "AU26",
 )
+# OpenFace 2's 18 presence AUs (AUxx_c): the 17 plus AU28 (lip suck), which has presence only.
+PRESENCE_AU_NAMES: tuple[str, ...] = AU_NAMES[:16] + ("AU28", "AU45")
 # The 8 FER+ emotion categories.
 EMOTION_NAMES: tuple[str, ...] = (
     "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",
@@ -21,13 +28,15 @@ class Frame:
     """One decoded video frame.
 
     index: 0-based position in the source; timestamp: seconds from the stream's start, from pts;
-    image: (H, W, 3) uint8 RGB; captured_at: `time.perf_counter()` when the frame left the decoder.
+    image: (H, W, 3) uint8 RGB, upright; captured_at: `time.perf_counter()` when the frame left the
+    decoder.
     """
 
     index: int
     timestamp: float
     image: np.ndarray
     captured_at: float = 0.0
+    file: str | None = None  # the image file this frame was read from (image inputs only)
 
 
 @dataclass
@@ -54,7 +63,8 @@ class FrameOutput:
     """What a per-frame model says about one face.
 
     embedding: (D,) float32 or None; shape: (234,) float32 normalised landmarks the model read;
-    valence/arousal: −1…1 or None; au: (12,) float32 0–5 in AU_NAMES order or None; emotion: (8,)
+    valence/arousal: −1…1 or None; au: (17,) float32 0–5 in AU_NAMES order, NaN for an AU the model
+    does not give, or None; emotion: (8,)
     logits in EMOTION_NAMES order or None; *_std: standard deviations, from a model that gives them.
     """
 
@@ -74,9 +84,17 @@ class Affect:
     """The public result: one face in one frame, or one row with track_id None for a frame with no
     face.
 
-    box: (x, y, w, h) pixels; pose: (pitch, yaw, roll) degrees; au: {"AU01": 0–5, …};
+    box: (x, y, w, h) pixels; pose: (pitch, yaw, roll) degrees; translation: the head's centre
+    (x right, y down, z forward) in millimetres from the camera (camera.py says how it is
+    estimated); landmarks: (478, 3) float32 MediaPipe mesh in pixels (z on the x scale);
+    landmarks_3d: the same points in millimetres, camera space; gaze: (2, 3) unit vectors in
+    camera space, eye 0 = iBUG points 36–41 (the person's right eye, the image's left when
+    upright; OpenFace's gaze_0); gaze_angle: (x, y)
+    radians, the two eyes' mean direction; au: {"AU01": 0–5, …}, the AUs a model gave (a held
+    row may lack some); au_presence: {"AU01": 0 or 1, …} over PRESENCE_AU_NAMES;
     emotion: {"happiness": probability, …}; *_std: the temporal model's standard deviations;
-    latency_ms: capture to result. A stage that did not produce a value leaves its field None.
+    file: the image file of the row (image inputs); latency_ms: capture to result. A stage that
+    did not produce a value leaves its field None.
     A row with a track_id but no box is a held estimate: the temporal model's reading of a tracked
     face the detector missed in this frame (success is False; no box, pose or emotion).
     """
@@ -95,6 +113,13 @@ class Affect:
     au_std: dict[str, float] | None = None
     emotion: dict[str, float] | None = None
     latency_ms: float | None = None
+    translation: tuple[float, float, float] | None = None
+    landmarks: np.ndarray | None = field(default=None, repr=False)
+    landmarks_3d: np.ndarray | None = field(default=None, repr=False)
+    gaze: np.ndarray | None = field(default=None, repr=False)
+    gaze_angle: tuple[float, float] | None = None
+    au_presence: dict[str, int] | None = None
+    file: str | None = None
 
     @property
     def success(self) -> bool:

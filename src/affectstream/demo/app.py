@@ -13,19 +13,18 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
-
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a face demo calls no one unasked
 import gradio as gr  # noqa: E402
 import numpy as np
 
 from .. import registry
+from ..annotate import draw_faces
 from ..errors import AffectStreamError
 from ..options import PipelineOptions, choices_of, option_fields
 from ..pipeline import AffectStream
-from ..types import AU_NAMES, Affect, Frame, main_track
+from ..types import Affect, Frame, main_track
 from .pictures import FramePictures
-from .plots import LivePlots, colour_rgb
+from .plots import LivePlots
 from .session_files import CACHE_SWEEP, SessionFiles, describe
 from .uploads import DEFAULT_MAX_UPLOAD_MB, LengthLimit, open_upload, upload_bytes
 from .video import annotate_video, au_strip, save_png, va_timeline
@@ -98,25 +97,6 @@ def settings_panel() -> list[gr.Component]:
     return controls
 
 
-def draw_faces(image: np.ndarray, rows: list[Affect]) -> np.ndarray:
-    """The frame with each detected face's box, track id and valence/arousal."""
-    out = np.ascontiguousarray(image).copy()
-    for r in rows:
-        if not r.success:
-            continue
-        x, y, w, h = (int(round(v)) for v in r.box)
-        rgb = colour_rgb(r.track_id)
-        cv2.rectangle(out, (x, y), (x + w, y + h), rgb, 2)
-        label = f"#{r.track_id}  v {r.valence:+.2f}  a {r.arousal:+.2f}"
-        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-        top = max(0, y - th - 8)
-        # a filled tag stays legible
-        cv2.rectangle(out, (x, top), (x + tw + 6, top + th + 8), rgb, -1)
-        cv2.putText(out, label, (x + 3, top + th + 3), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                    (255, 255, 255), 1, cv2.LINE_AA)
-    return out
-
-
 def reading(rows: list[Affect]) -> list[dict]:
     """The faces of one frame as plain numbers (what the page's "Latest reading" shows)."""
     faces = []
@@ -130,7 +110,7 @@ def reading(rows: list[Affect]) -> list[dict]:
                                                         round(r.arousal_std, 3))
         if r.emotion:
             face["top_emotion"] = max(r.emotion, key=r.emotion.get)
-        face["au"] = {a: round(r.au[a], 2) for a in AU_NAMES}
+        face["au"] = {a: round(v, 2) for a, v in (r.au or {}).items()}
         faces.append(face)
     return faces
 

@@ -1,6 +1,6 @@
 """The demo's live plots, drawn with matplotlib (Agg) into RGB arrays: the valence/arousal
 circumplex with the current point, its ±1σ ellipse and a fading trail; valence and arousal over the
-last seconds; the 12 AU intensities. One LivePlots per browser session; figures are built once and
+last seconds; the AU intensities. One LivePlots per browser session; figures are built once and
 their artists updated, which keeps a redraw to a few milliseconds."""
 from __future__ import annotations
 
@@ -9,23 +9,17 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import to_rgb, to_rgba
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle, Ellipse
+from matplotlib.patches import Ellipse
 
+from ..annotate import TRACK_COLOURS, track_colour, track_rgb
+from ..plotting import circumplex_axes
 from ..types import AU_NAMES, Affect
 
-TRACK_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
-                 "#17becf")
-
-
-def colour(track_id: int) -> str:
-    return TRACK_COLOURS[track_id % len(TRACK_COLOURS)]
-
-
-def colour_rgb(track_id: int) -> tuple[int, int, int]:
-    """The track's colour as 0–255 RGB, for drawing on frames."""
-    return tuple(round(255 * c) for c in to_rgb(colour(track_id)))
+__all__ = ["TRACK_COLOURS", "LivePlots", "Reading", "colour", "colour_rgb"]
+# the names the demo has used; one palette for the frames, the live plots and the pictures
+colour, colour_rgb = track_colour, track_rgb
 
 
 @dataclass
@@ -42,8 +36,9 @@ class Reading:
 
     @classmethod
     def of(cls, time: float, affect: Affect) -> Reading:
+        au = affect.au or {}  # a model gives some of AU_NAMES; the others stay blank (NaN)
         return cls(time, affect.track_id, affect.valence, affect.arousal, affect.valence_std,
-                   affect.arousal_std, np.array([affect.au[a] for a in AU_NAMES]))
+                   affect.arousal_std, np.array([au.get(a, np.nan) for a in AU_NAMES]))
 
 
 def _canvas(width: float, height: float) -> tuple[Figure, FigureCanvasAgg]:
@@ -81,14 +76,7 @@ class LivePlots:
     def _circumplex(self) -> None:
         self.circle_figure, self.circle_canvas = _canvas(4, 4)
         ax = self.circle_axes = self.circle_figure.add_axes((0.19, 0.12, 0.78, 0.8))
-        ax.add_patch(Circle((0, 0), 1, fill=False, color="#999", lw=1))
-        ax.axhline(0, color="#bbb", lw=0.8)
-        ax.axvline(0, color="#bbb", lw=0.8)
-        for x, y, text in ((0.72, 0.72, "excited"), (-0.72, 0.72, "tense"), (-0.72, -0.72, "sad"),
-                           (0.72, -0.72, "calm")):
-            ax.text(x, y, text, ha="center", va="center", color="#888", fontsize=9)
-        ax.set(xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), xlabel="valence", ylabel="arousal",
-               aspect="equal")
+        circumplex_axes(ax)
         ax.set_title("circumplex: now, ±1σ, last 3 s", fontsize=10)
         self.trail = ax.scatter([], [], s=12, linewidths=0, animated=True)
         self.points = ax.scatter([], [], s=60, edgecolors="black", linewidths=0.8, zorder=3,
@@ -181,6 +169,6 @@ class LivePlots:
     def _draw_bars(self, reading: Reading | None) -> np.ndarray:
         values = reading.au if reading is not None else np.zeros(len(AU_NAMES))
         for bar, value in zip(self.au_bars, values):
-            bar.set_height(float(value))
+            bar.set_height(0.0 if np.isnan(value) else float(value))  # NaN: not given
         return self.au_blit.pixels(self.au_bars)
 

@@ -2,7 +2,7 @@
 
 The per-frame model's embedding, concatenated with the normalised face shape (as the paper feeds
 landmarks beside CNN features), goes through a 2-layer GRU of 128 units and linear heads for
-valence/arousal (tanh) and the 12 AUs (5·sigmoid). Trained on 80-frame sequences with
+valence/arousal (tanh) and the 12 DISFA AUs (5·sigmoid). Trained on 80-frame sequences with
 1 − (CCC_v + CCC_a)/2. Streaming keeps one hidden state per track.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from torch import nn
 
 from ..errors import AffectStreamError
 from ..registry import Weights, register
-from ..types import AU_NAMES, FrameOutput
+from ..types import DISFA_AU_NAMES, FrameOutput
 from .temporal import load_temporal_net, temporal_input
 
 
@@ -25,7 +25,7 @@ class AffWildNet(nn.Module):
         self.gru = nn.GRU(input_dim, hidden, num_layers=layers, batch_first=True,
                           dropout=dropout if layers > 1 else 0.0)
         self.valence_arousal = nn.Linear(hidden, 2)
-        self.au = nn.Linear(hidden, len(AU_NAMES))
+        self.au = nn.Linear(hidden, len(DISFA_AU_NAMES))
         self.config = {"input_dim": input_dim, "hidden": hidden, "layers": layers}
 
     @classmethod

@@ -1,7 +1,8 @@
 """AU intensities from MediaPipe's ARKit-style blendshapes: a transparent, uncalibrated estimator.
 
-Each DISFA AU is the mean of its blendshapes (left and right averaged) times 5, so 0–1 scores land
-on the 0–5 FACS scale, following `arkit_blendshapes_to_facs.csv`. Three AUs need more than a lookup:
+Each of OpenFace's 17 AUs is the mean of its blendshapes (left and right averaged) times 5, so 0–1
+scores land on the 0–5 FACS scale, following `arkit_blendshapes_to_facs.csv`. Some AUs need more
+than a lookup:
 
 - AU25 (lips part) has no blendshape: the larger of jaw opening net of `mouthClose` and the
   inner-lip gap measured on the landmarks.
@@ -11,6 +12,13 @@ on the 0–5 FACS scale, following `arkit_blendshapes_to_facs.csv`. Three AUs ne
   accompanies: √(eyeSquint · mouthSmile). AU09's muscle also lifts the upper lip and comes with
   lowered brows: √(browDown · mouthUpperUp) · (1 − mouthSmile), the smile gate removing the lip
   lift of AU12.
+- AU07 (lid tightener) is `eyeSquint` without the part a smile's cheek raise explains (that is
+  AU06): eyeSquint · (1 − mouthSmile).
+- AU23 (lip tightener) has no source: no blendshape tightens the lips. ARKit's `mouthPress` is
+  AU24 (lip pressor); as a stand-in it would have to rise with anger, whose prototype holds AU23,
+  but on 5,900 FER+ training faces it is lower in anger (mean 0.024) than in neutral faces (0.049).
+  AU23 is therefore NaN here (empty in every output), not invented.
+- AU28 (lip suck) is presence-only in OpenFace: `mouthRollLower`/`mouthRollUpper` (presence.py).
 
 Intensities are not calibrated against FACS-coded video.
 """
@@ -26,14 +34,18 @@ AU_BLENDSHAPES: dict[str, tuple[str, ...]] = {
     "AU02": ("browOuterUpLeft", "browOuterUpRight"),
     "AU04": ("browDownLeft", "browDownRight"),
     "AU05": ("eyeWideLeft", "eyeWideRight"),
+    "AU10": ("mouthUpperUpLeft", "mouthUpperUpRight"),
     "AU12": ("mouthSmileLeft", "mouthSmileRight"),
+    "AU14": ("mouthDimpleLeft", "mouthDimpleRight"),
     "AU15": ("mouthFrownLeft", "mouthFrownRight"),
     "AU17": ("mouthShrugLower",),
     "AU20": ("mouthStretchLeft", "mouthStretchRight"),
     "AU26": ("jawOpen",),
+    "AU45": ("eyeBlinkLeft", "eyeBlinkRight"),
 }
 _INDEX = {name: i for i, name in enumerate(BLENDSHAPE_NAMES)}
 UPPER_INNER_LIP, LOWER_INNER_LIP, MOUTH_LEFT, MOUTH_RIGHT = 13, 14, 78, 308
+NO_SOURCE = ("AU23",)  # AUs MediaPipe's blendshapes cannot measure (see above)
 # Inner-lip gap / mouth width at which lips count as fully apart (AU25 = 5); wide yawns reach ~0.6.
 FULL_LIP_GAP = 0.4
 
@@ -50,8 +62,8 @@ def lip_separation(landmarks: np.ndarray) -> np.ndarray | float:
 
 
 def au_from_blendshapes(blendshapes: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """(…, 12) float32 AU intensities 0–5 in AU_NAMES order from (…, 52) blendshapes and (…, 478,
-    ≥2) landmarks."""
+    """(…, 17) float32 AU intensities 0–5 in AU_NAMES order (NaN for NO_SOURCE) from (…, 52)
+    blendshapes and (…, 478, ≥2) landmarks."""
     b = np.asarray(blendshapes, np.float32)
 
     def mean(*names):
@@ -59,11 +71,14 @@ def au_from_blendshapes(blendshapes: np.ndarray, landmarks: np.ndarray) -> np.nd
 
     values = {au: mean(*names) for au, names in AU_BLENDSHAPES.items()}
     smile = values["AU12"]
-    values["AU06"] = np.sqrt(mean("eyeSquintLeft", "eyeSquintRight") * smile)
-    values["AU09"] = (np.sqrt(values["AU04"] * mean("mouthUpperUpLeft", "mouthUpperUpRight"))
-                      * (1 - smile))
+    squint = mean("eyeSquintLeft", "eyeSquintRight")
+    values["AU06"] = np.sqrt(squint * smile)
+    values["AU07"] = squint * (1 - smile)
+    values["AU09"] = np.sqrt(values["AU04"] * values["AU10"]) * (1 - smile)
     jaw = b[..., _INDEX["jawOpen"]] - b[..., _INDEX["mouthClose"]]
     values["AU25"] = np.maximum(jaw, lip_separation(landmarks) / FULL_LIP_GAP)
+    for au in NO_SOURCE:
+        values[au] = np.full_like(smile, np.nan)
     return np.clip(np.stack([values[au] for au in AU_NAMES], axis=-1) * 5.0,
                    0.0, 5.0).astype(np.float32)
 

@@ -2,10 +2,14 @@
 shape.
 
 As AffWildNet concatenates landmarks with CNN features, the two branches meet in one embedding,
-from which three heads read valence/arousal (−1…1), 12 DISFA AU intensities (0–5) and 8 emotion
-logits. Trained with modality dropout, so either branch alone still predicts.
+from which three heads read valence/arousal (−1…1), AU intensities (0–5) and 8 emotion logits.
+Trained with modality dropout, so either branch alone still predicts. `train frame` trains the
+network on the 12 DISFA AUs; `train frame-au` then adds rows to the AU head for OpenFace's other
+five, on the frozen embedding (au_head.py), so the temporal models trained on it stay valid.
 """
 from __future__ import annotations
+
+import json
 
 import cv2
 import numpy as np
@@ -14,7 +18,8 @@ from torch import nn
 
 from ..geometry import aligned_landmarks
 from ..registry import Weights, register
-from ..types import AU_NAMES, EMOTION_NAMES, Face, FrameOutput
+from ..types import AU_NAMES, DISFA_AU_NAMES, EMOTION_NAMES, Face, FrameOutput
+from .blendshape_au import au_from_blendshapes
 from .weights import load_net
 
 INPUT_SIZE = 48  # FER+'s resolution: training images carry no more detail than this
@@ -44,14 +49,15 @@ def _stage(c_in: int, c_out: int) -> list[nn.Module]:
 
 class FrameNet(nn.Module):
     """image (B, 1, 48, 48) 0–1, blendshapes (B, 52) 0–1, shape (B, 234) → dict of
-    embedding (B, embed), valence_arousal (B, 2) −1…1, au (B, 12) 0–5, emotion (B, 8) logits.
+    embedding (B, embed), valence_arousal (B, 2) −1…1, au (B, len(aus)) 0–5 in the order of
+    `aus`, emotion (B, 8) logits.
 
     keep_image / keep_geometry (B,) 0/1 zero a branch per sample (modality dropout; all ones at
     inference).
     """
 
     def __init__(self, channels: tuple[int, ...] = (32, 64, 128, 192), hidden: int = 128,
-                 embed: int = 256):
+                 embed: int = 256, aus: tuple[str, ...] = DISFA_AU_NAMES):
         super().__init__()
         layers, c = [], 1
         for k, width in enumerate(channels):
@@ -66,9 +72,19 @@ class FrameNet(nn.Module):
         self.fuse = nn.Sequential(nn.Dropout(0.3), nn.Linear(c + hidden, embed),
                                   nn.ReLU(inplace=True))
         self.valence_arousal = nn.Linear(embed, 2)
-        self.au = nn.Linear(embed, len(AU_NAMES))
+        unknown = set(aus) - set(AU_NAMES)
+        if unknown:
+            raise ValueError(f"unknown AU name(s) {sorted(unknown)}")
+        self.aus = tuple(aus)
+        self.au = nn.Linear(embed, len(self.aus))
         self.emotion = nn.Linear(embed, len(EMOTION_NAMES))
-        self.config = {"channels": list(channels), "hidden": hidden, "embed": embed}
+        self.config = {"channels": list(channels), "hidden": hidden, "embed": embed,
+                       "aus": list(self.aus)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> FrameNet:
+        # v0.4 files have no "aus": their head holds the 12 DISFA AUs
+        return cls(**{"aus": DISFA_AU_NAMES, **config})
 
     def forward(self, image, blendshapes, shape, keep_image=None,
                 keep_geometry=None) -> dict[str, torch.Tensor]:
@@ -90,6 +106,14 @@ class FrameNet(nn.Module):
         }
 
 
+def in_au_order(aus: tuple[str, ...], values: np.ndarray) -> np.ndarray:
+    """(N, 17) float32 in AU_NAMES order from (N, len(aus)) values in the order of `aus`; NaN for
+    the AUs not in `aus`."""
+    wide = np.full((len(values), len(AU_NAMES)), np.nan, np.float32)
+    wide[:, [AU_NAMES.index(a) for a in aus]] = values
+    return wide
+
+
 def face_tensors(faces: list[Face]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The network's three inputs for a list of tracked faces."""
     images = np.stack([grey_input(f.crop) for f in faces]).astype(np.float32) / 255.0
@@ -102,20 +126,26 @@ WEIGHTS = Weights("frame.safetensors", card="MODEL_CARD.md")
 
 
 def load_frame_net(path=None) -> FrameNet:
-    """The FrameNet stored at `path` (default: the shipped weights)."""
-    return load_net(FrameNet, path or WEIGHTS.path, "per-frame",
-                    "train one with `affectstream train frame` or pass --weights PATH")[0]
+    """The FrameNet stored at `path` (default: the shipped weights), with `presence`: the AU
+    presence thresholds its file records ({} when none)."""
+    net, header = load_net(FrameNet, path or WEIGHTS.path, "per-frame",
+                           "train one with `affectstream train frame` or pass --weights PATH")
+    net.presence = json.loads(header.get("presence_thresholds", "{}"))
+    return net
 
 
 @register("frame", "fusion", weights=WEIGHTS)
 class FusionModel:
     """Per-frame stage: faces -> FrameOutput with embedding, valence, arousal, AUs and emotion
-    logits."""
+    logits. An AU the network's head lacks (AU14; all five non-DISFA AUs for v0.4 weights) comes
+    from the blendshape estimator, its teacher."""
 
     produces = ("au", "valence", "emotion")
 
     def __init__(self, net: FrameNet):
         self.net = net.eval().to(memory_format=torch.channels_last)
+        # AU presence thresholds fitted with the AU head (au_head.py); {} for weights without them
+        self.presence: dict[str, dict[str, float]] = getattr(net, "presence", {})
 
     @classmethod
     def from_options(cls, options) -> FusionModel:
@@ -128,7 +158,10 @@ class FusionModel:
             return []
         image, blend, shape = face_tensors(faces)
         out = self.net(image.contiguous(memory_format=torch.channels_last), blend, shape)
-        va, au = out["valence_arousal"].numpy(), out["au"].numpy()
+        va, au = out["valence_arousal"].numpy(), in_au_order(self.net.aus, out["au"].numpy())
+        if len(self.net.aus) < len(AU_NAMES):  # the AUs the network lacks, from its teacher
+            teacher = au_from_blendshapes(blend.numpy(), np.stack([f.landmarks for f in faces]))
+            au = np.where(np.isnan(au), teacher, au)
         embedding, emotion, shape = out["embedding"].numpy(), out["emotion"].numpy(), shape.numpy()
         return [FrameOutput(embedding=embedding[i], shape=shape[i], valence=float(va[i, 0]),
                             arousal=float(va[i, 1]), au=au[i], emotion=emotion[i])

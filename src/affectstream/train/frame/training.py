@@ -24,7 +24,7 @@ from ...models.frame import SHAPE_POINTS, FrameNet
 from ...models.weights import save_net
 from ...pipeline import AffectStream
 from ...sources import load_image
-from ...types import AU_NAMES, EMOTION_NAMES, Frame
+from ...types import AU_NAMES, DISFA_AU_NAMES, EMOTION_NAMES, Frame
 from .. import metrics
 from ..losses import ccc_loss, soft_cross_entropy
 from .data import FaceFeatures, LabelledFaces, extract_features, features_cache_name, read_faces
@@ -65,9 +65,12 @@ def labelled_features(faces: LabelledFaces, landmarker=None,
     return features, np.where(np.isnan(faces.au), teacher, faces.au)
 
 
-def build_tensors(faces: LabelledFaces, landmarker=None, workers: int = 2) -> tuple[Tensors, float]:
-    """(training tensors of the images where a face was found, detection rate)."""
+def build_tensors(faces: LabelledFaces, landmarker=None, workers: int = 2,
+                  aus: tuple[str, ...] = DISFA_AU_NAMES) -> tuple[Tensors, float]:
+    """(training tensors of the images where a face was found, with the AU targets `aus`,
+    detection rate)."""
     features, au = labelled_features(faces, landmarker, workers)
+    au = au[:, [AU_NAMES.index(a) for a in aus]]
     found = features.found
     return Tensors(
         image=torch.from_numpy(features.image[found].astype(np.float32) / 255.0)[:, None],
@@ -81,10 +84,12 @@ def build_tensors(faces: LabelledFaces, landmarker=None, workers: int = 2) -> tu
 
 def stills_with_face(data, split: str, landmarker=None, workers: int = 2, size: int = 112
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(images (N, H, W[, 3]) uint8, valence/arousal (N, 2), AUs (N, 12)) of the images of `data` in
-    which the tracker finds a face; images of mixed sizes are resized to `size`²."""
+    """(images (N, H, W[, 3]) uint8, valence/arousal (N, 2), the 12 DISFA AUs (N, 12)) of the
+    images of `data` in which the tracker finds a face; images of mixed sizes are resized to
+    `size`²."""
     faces = read_faces(data, split)
     features, au = labelled_features(faces, landmarker, workers)
+    au = au[:, [AU_NAMES.index(a) for a in DISFA_AU_NAMES]]
     found = np.flatnonzero(features.found)
     images = [np.asarray(faces.images[i]) if not isinstance(faces.images[i], (str, Path))
               else load_image(faces.images[i]) for i in found]
@@ -300,7 +305,7 @@ def evaluate_frame(data: str | Path, *, split: str = "valid", weights=None,
             if rows:
                 a = rows[0]
                 va[i] = (a.valence, a.arousal)
-                au[i] = [a.au[k] for k in AU_NAMES]
+                au[i] = [a.au.get(k, np.nan) for k in AU_NAMES]
                 emotion[i] = EMOTION_NAMES.index(max(a.emotion, key=a.emotion.get))
     found = emotion >= 0
     figures = {"images": len(faces), "face_found": float(found.mean())}

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ...models.frame import SHAPE_POINTS, FrameNet
-from ...types import main_track
+from ...types import DISFA_AU_NAMES, main_track
 
 SEQUENCES_VERSION = 1  # bump when the corruption or featurisation changes
 SEQUENCE_FPS = 30  # the frame rate the sequences stand for: context windows in frames ↔ seconds
@@ -178,7 +178,9 @@ def featurize(clips: list[Clip], net: FrameNet, landmarker=None, workers: int = 
         outs = [net(image[i:i + batch_size], blend[i:i + batch_size], shape[i:i + batch_size])
                 for i in range(0, len(frames), batch_size)]
     embedding = torch.cat([o["embedding"] for o in outs])
-    prediction = torch.cat([torch.cat([o["valence_arousal"], o["au"] / 5], 1) for o in outs])
+    disfa = [net.aus.index(a) for a in DISFA_AU_NAMES]  # what the temporal models carry
+    prediction = torch.cat([torch.cat([o["valence_arousal"], o["au"][:, disfa] / 5], 1)
+                            for o in outs])
     steps = len(clips[0].frames)
     present = (found
                & ~torch.from_numpy(np.concatenate([c.dropped for c in clips]))).reshape(-1, steps)
@@ -224,7 +226,7 @@ def video_clips(paths: list, count: int, steps: int = 80, degraded_share: float 
     smoothed box enlarged 1.8×, `size` pixels) so the corruptions land on the face; clips shorter
     than `steps` play back and forth."""
     from ...pipeline import AffectStream
-    from ...types import AU_NAMES
+    from ...types import DISFA_AU_NAMES as AU_NAMES  # the AUs the temporal models carry
 
     rng = np.random.default_rng(seed)
     pieces = []

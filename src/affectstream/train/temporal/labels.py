@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import AffectStreamError
-from ...types import AU_NAMES
+from ...types import DISFA_AU_NAMES as AU_NAMES  # the AUs the temporal models carry
 
 CORPORA: tuple[str, ...] = ("affwild2", "disfa", "bp4d")  # the annotated video corpora read here
 

@@ -1,0 +1,129 @@
+"""The OpenFace writer (`--format openface`): OpenFace 2.2 FeatureExtraction's CSV, column for
+column and in its units, so what reads OpenFace's files (py-feat's `read_openface`, R's openfacer,
+scripts that index `" AU12_r"`) reads ours.
+
+Its header is OpenFace's byte for byte, `, `-separated; a filled cell is written as OpenFace
+writes it (` 0.25`), an empty one as nothing at all, so pandas still parses every column as a
+number. A value this package cannot compute honestly is left empty, never zero (EMPTY_COLUMNS).
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..eyes import PUPIL, eye_landmarks
+from ..landmarks68 import to_68
+from ..registry import register
+from ..types import AU_NAMES, PRESENCE_AU_NAMES, Affect
+from .csv import GAZE_COLUMNS, number, open_for_writing, point_columns
+
+EYE_POINTS = 28 * 2  # OpenFace's eye model: 28 points per eye, eye 0 then eye 1
+P_COLUMNS = ("p_scale", "p_rx", "p_ry", "p_rz", "p_tx", "p_ty") + tuple(f"p_{i}" for i in range(34))
+OPENFACE_COLUMNS = (
+    ("frame", "face_id", "timestamp", "confidence", "success") + GAZE_COLUMNS
+    + tuple(f"eye_lmk_{axis}_{i}" for axis in "xyXYZ" for i in range(EYE_POINTS))
+    + ("pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz")
+    + point_columns("xyXYZ", 68) + P_COLUMNS
+    + tuple(f"{au}_r" for au in AU_NAMES) + tuple(f"{au}_c" for au in PRESENCE_AU_NAMES))
+# Columns that are always empty, and why; every other column is filled where the value exists.
+EMPTY_COLUMNS = dict.fromkeys(
+    P_COLUMNS, "OpenFace's own point-distribution-model parameters (scale, rotation, shift and 34 "
+               "shape modes of its 68-point model); MediaPipe's mesh has no such parameters")
+EMPTY_COLUMNS.update(dict.fromkeys(
+    (f"eye_lmk_{axis}_{eye * 28 + i}" for axis in "xyXYZ" for eye in (0, 1)
+     for i in range(PUPIL.start, PUPIL.stop)),
+    "OpenFace's 8 pupil points per eye: MediaPipe does not locate the pupil"))
+# The columns of OpenFace 2.2 this file leaves out: none (empty cells stand for missing values).
+OMITTED_COLUMNS: dict[str, str] = {}
+
+
+def openface_rotation(pose) -> tuple[float, float, float]:
+    """OpenFace's (pose_Rx, pose_Ry, pose_Rz) in radians from our (pitch, yaw, roll) in degrees.
+
+    Ours decompose MediaPipe's head rotation R = Rz(roll) Ry(yaw) Rx(pitch) in OpenGL camera
+    axes (x right, y up, z towards the viewer); OpenFace's decompose R' = Rx Ry Rz in OpenCV
+    axes (x right, y down, z away). The same rotation in OpenCV axes is F R F with
+    F = diag(1, -1, -1): Rz(-roll) Ry(-yaw) Rx(pitch). So, for small angles, Rx = pitch (both
+    positive when the head tilts down), Ry = -yaw (OpenFace: positive when the nose turns to the
+    image's left), Rz = -roll (OpenFace: positive when the face turns clockwise in the image).
+    """
+    pitch, yaw, roll = (math.radians(v) for v in pose)
+    cx, sx, cy, sy, cz, sz = (math.cos(pitch), math.sin(pitch), math.cos(-yaw), math.sin(-yaw),
+                              math.cos(-roll), math.sin(-roll))
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    r = rz @ ry @ rx
+    # R = Rx(a) Ry(b) Rz(c): r02 = sin b, r12 = -sin a cos b, r22 = cos a cos b, r01 = -cos b sin c
+    return (math.atan2(-r[1, 2], r[2, 2]), math.asin(max(-1.0, min(1.0, r[0, 2]))),
+            math.atan2(-r[0, 1], r[0, 0]))
+
+
+def _cells(row: dict, names, values, digits: int) -> None:
+    """`names` from `values` (None: all empty); NaN cells empty."""
+    if values is None:
+        return
+    for name, value in zip(names, values):
+        row[name] = number(float(value), digits)
+
+
+def openface_row(a: Affect) -> list[str]:
+    """One row's cells in OPENFACE_COLUMNS order, with OpenFace 2.2's decimals; "" where empty."""
+    row = {"frame": str(a.frame + 1), "face_id": "" if a.track_id is None else str(a.track_id),
+           "timestamp": f"{a.timestamp:.3f}", "confidence": number(a.score, 2),
+           "success": "1" if a.success else "0"}
+    _cells(row, GAZE_COLUMNS[:6], None if a.gaze is None else np.ravel(a.gaze), 6)
+    _cells(row, GAZE_COLUMNS[6:], a.gaze_angle, 3)
+    if a.landmarks is not None:
+        eyes, face = eye_landmarks(a.landmarks), to_68(a.landmarks)
+        for k, axis in enumerate("xy"):
+            _cells(row, (f"eye_lmk_{axis}_{i}" for i in range(EYE_POINTS)), eyes[:, k], 1)
+            _cells(row, (f"{axis}_{i}" for i in range(68)), face[:, k], 1)
+    if a.landmarks_3d is not None:
+        eyes, face = eye_landmarks(a.landmarks_3d), to_68(a.landmarks_3d)
+        for k, axis in enumerate("XYZ"):
+            _cells(row, (f"eye_lmk_{axis}_{i}" for i in range(EYE_POINTS)), eyes[:, k], 1)
+            _cells(row, (f"{axis}_{i}" for i in range(68)), face[:, k], 1)
+    _cells(row, ("pose_Tx", "pose_Ty", "pose_Tz"), a.translation, 1)
+    if a.pose is not None:
+        _cells(row, ("pose_Rx", "pose_Ry", "pose_Rz"), openface_rotation(a.pose), 3)
+    if a.au:  # only the AUs a model gave; the others stay empty
+        _cells(row, (f"{au}_r" for au in a.au), a.au.values(), 2)
+    if a.au_presence:
+        _cells(row, (f"{au}_c" for au in a.au_presence), a.au_presence.values(), 1)
+    return [row.get(c, "") for c in OPENFACE_COLUMNS]
+
+
+def openface_line(cells: list[str]) -> str:
+    """`1, 0, 0.000,, 1`: OpenFace's `, ` before a value, a bare `,` before an empty cell."""
+    return cells[0] + "".join("," + (" " + c if c else "") for c in cells[1:]) + "\n"
+
+
+@register("writer", "openface")
+class OpenFaceWriter:
+    """OpenFace 2.2's CSV: a row per face per frame, and a `success` 0 row for a frame without a
+    face; written to `PATH.partial`, flushed each frame, renamed to PATH by `close()`."""
+
+    suffix = ".csv"
+
+    def open(self, path: str | os.PathLike, columns: tuple[str, ...] = (), options=None) -> None:
+        self.path = Path(path)
+        self.partial = self.path.with_name(self.path.name + ".partial")
+        self._file = open_for_writing(self.partial, newline="")
+        self._file.write(", ".join(OPENFACE_COLUMNS) + "\n")
+        self._file.flush()
+
+    def write(self, rows: list[Affect]) -> None:
+        self._file.writelines(openface_line(openface_row(a)) for a in rows)
+        self._file.flush()
+
+    def close(self, complete: bool = True) -> Path:
+        """Finish the file; with complete=False it keeps its `.partial` name."""
+        if not self._file.closed:
+            self._file.close()
+            if complete:
+                os.replace(self.partial, self.path)
+        return self.path if complete else self.partial

@@ -1,13 +1,14 @@
 """Throughput, latency and memory of the pipeline against its floor (decode + landmarks), \
 in one run.
 
-    python benchmarks/throughput.py [VIDEO] [--repeats 20]
+    python benchmarks/throughput.py [VIDEO] [--repeats 20] [--format openface --landmarks 68 --gaze]
 
 Prints decode-only fps, the floor (PyAV decode + MediaPipe Face Landmarker alone, one thread), the
 full offline pipeline's fps and its ratio to the floor, per-frame processing time and live-mode
 capture-to-result latency percentiles (the file played at its own frame rate, like a camera), the
 per-frame model's time per face on one thread, peak RSS, and RSS growth over the clip concatenated
-`--repeats` times.
+`--repeats` times. With `--format`, the pipeline also writes those files (to a temporary folder)
+and the cost of writing them is printed against a pass that only yields records.
 """
 from __future__ import annotations
 
@@ -69,18 +70,22 @@ def floor_fps(path: Path, max_faces: int) -> float:
     return n / seconds
 
 
-def pipeline_run(path: Path, options: af.PipelineOptions,
+def pipeline_run(path: Path, options: af.PipelineOptions, outputs: tuple = (),
                  **open_args) -> tuple[float, np.ndarray, np.ndarray, int]:
-    """(fps, per-frame processing ms, capture-to-result ms, dropped) for one pass."""
+    """(fps, per-frame processing ms, capture-to-result ms, dropped) for one pass; `outputs`:
+    (format, path) pairs of files written as it goes."""
     with af.AffectStream(options) as pipeline:
-        busy, latency, last_frame = [], [], -1
-        start = tick = time.perf_counter()
-        for affect in pipeline.stream(af.open_source(path, **open_args)):
-            if affect.frame != last_frame:
+        busy, latency, last = [], [], {"frame": -1, "tick": time.perf_counter()}
+
+        def seen(affect):
+            if affect.frame != last["frame"]:
                 now = time.perf_counter()
-                busy.append((now - tick) * 1000)
-                tick, last_frame = now, affect.frame
+                busy.append((now - last["tick"]) * 1000)
+                last.update(frame=affect.frame, tick=now)
                 latency.append(affect.latency_ms)
+
+        start = last["tick"] = time.perf_counter()
+        pipeline.run(af.open_source(path, **open_args), outputs=outputs, on_result=seen)
         seconds = time.perf_counter() - start
         return (pipeline.summary.frames / seconds, np.array(busy), np.array(latency),
                 pipeline.summary.dropped)
@@ -149,6 +154,8 @@ def main() -> int:
                         default=SHARED / "media/video/WolfgangLanger_Pexels.mp4", type=Path)
     parser.add_argument("--repeats", type=int, default=20,
                         help="concatenations for the memory test (0: skip)")
+    parser.add_argument("--format", help="also write these formats (comma-separated, e.g. "
+                        "openface) and print what writing them costs")
     add_arguments(parser)  # every pipeline setting, with the pipeline's defaults
     args = parser.parse_args()
     options = from_arguments(args)
@@ -167,6 +174,15 @@ def main() -> int:
     print(f"full pipeline (offline)      {fps:8.1f} fps   ratio to floor {fps / floor:.2f}")
     print(f"per-frame processing         p50 {np.percentile(busy, 50):6.1f} ms   "
           f"p95 {np.percentile(busy, 95):6.1f} ms")
+    if args.format:
+        with tempfile.TemporaryDirectory() as folder:
+            formats = [f.strip() for f in args.format.split(",") if f.strip()]
+            outputs = [(f, Path(folder) / f"out.{f}") for f in formats]
+            written, _, _, _ = pipeline_run(args.video, options, tuple(outputs))
+            sizes = sum(p.stat().st_size for _, p in outputs) / 1e6
+        print(f"writing {args.format:<20s} {written:8.1f} fps   "
+              f"{(1 / written - 1 / fps) * 1000:+.2f} ms per frame against records only "
+              f"({sizes:.1f} MB written)")
     _, _, live_latency, dropped = pipeline_run(args.video, options, realtime=True)
     print(f"live, file at its own rate   capture->result "
           f"p50 {np.percentile(live_latency, 50):6.1f} ms   "

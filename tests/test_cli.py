@@ -28,6 +28,17 @@ def test_process_writes_csv_and_summary(video, tmp_path):
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 72
 
 
+def test_faces_beyond_max_faces_are_reported_once(media, tmp_path):
+    group = media / "images" / "multi_face.jpg"  # five faces
+    result = cli("process", group, "-o", tmp_path / "four.csv", "--max-faces", "4")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("WARNING: 1 frame(s) held more faces than --max-faces 4") == 1
+    assert pd.read_csv(tmp_path / "four.csv").face_id.nunique() == 4
+    result = cli("process", group, "-o", tmp_path / "five.csv", "--max-faces", "5")
+    assert "WARNING" not in result.stdout
+    assert pd.read_csv(tmp_path / "five.csv").face_id.nunique() == 5
+
+
 def test_process_several_inputs_into_a_folder(video, tmp_path):
     result = cli("process", video("single_face.mp4"), video("codecs/h264_aac.mp4"),
                  "-o", tmp_path / "out")

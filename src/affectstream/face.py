@@ -75,6 +75,7 @@ class FaceTracker:
             raise AffectStreamError("max_faces must be at least 1")
         self.mode, self.crop_size, self.max_gap = mode, crop_size, max_gap
         self.min_new_score, self.max_faces = min_new_score, max_faces
+        self.beyond_limit = 0  # faces the last frame held beyond max_faces, dropped
         self._path = resolve("face_landmarker", model_path)
         self._full = self._roi = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="affectstream-detector")
@@ -111,7 +112,9 @@ class FaceTracker:
             found, still_detected, view, (scale, pad) = self._still(image)
             detected = (still_detected,)
         found = sorted(found, key=lambda f: -f[0][2] * f[0][3])
-        found = [found[j] for j in suppress_duplicates([f[0] for f in found])][: self.max_faces]
+        found = [found[j] for j in suppress_duplicates([f[0] for f in found])]
+        self.beyond_limit = max(0, self._seen(found, detected) - self.max_faces)
+        found = found[: self.max_faces]
         scores = match_scores([f[0] for f in found], *detected)
         accept = None
         if self.mode == "video":  # one-frame fits on clouds, text or damage must not become faces
@@ -129,6 +132,13 @@ class FaceTracker:
             faces.append(Face(track_id=tid, box=box, score=score, landmarks=lm, blendshapes=blend,
                               pose=euler_from_matrix(matrix), crop=crop))
         return faces
+
+    def _seen(self, found: list, detected: tuple) -> int:
+        """How many faces this frame holds: readings or confident detections, whichever are more
+        (MediaPipe's landmarker returns at most max_faces; its detector has no such limit)."""
+        confident = [box for group in detected for box, score in group
+                     if score >= self.min_new_score]
+        return max(len(found), len(suppress_duplicates(confident)))
 
     def _video(self, image: np.ndarray, timestamp: float):
         """Readings for a video frame: MediaPipe's own tracking on the whole frame, then crops

@@ -87,6 +87,13 @@ def frame_orientation(frame) -> int | None:
     return None if data is None else from_matrix(struct.unpack("=9i", bytes(data)[:36]))
 
 
+def frame_rotation(frame) -> int | None:
+    """A decoded PyAV frame's rotation alone (no mirrors), None when upright: cheap, for every
+    image of a folder (listing side data leaks in PyAV 18; EXIF, read separately, has mirrors)."""
+    angle = getattr(frame, "rotation", 0)
+    return from_degrees(angle) if angle else None
+
+
 def stream_orientation(stream) -> int | None:
     """A video stream's orientation as PyAV 12–13 report it (`side_data`, degrees
     counter-clockwise; their FFmpeg may not pass it on to the frames); None elsewhere."""

@@ -168,9 +168,16 @@ class AffectStream:
                 self._still_tracker = FaceTracker(self.options.landmarker, mode="image",
                                                   max_faces=self.options.max_faces)
             self._still_tracker.tracks.reset()
-            return self._still_tracker.track(frame), None
+            faces = self._still_tracker.track(frame)
+            self._count_beyond_limit(self._still_tracker)
+            return faces, None
         faces = self.tracker.track(frame)
+        self._count_beyond_limit(self.tracker)
         return faces, self.tracker.alive()
+
+    def _count_beyond_limit(self, tracker) -> None:
+        if self._streaming and self.summary is not None:  # analyze() alone has no summary
+            self.summary.beyond_limit(getattr(tracker, "beyond_limit", 0))
 
     def _judge(self, frame: Frame, faces: list[Face], alive: set[int] | None = None
                ) -> list[Affect]:
@@ -220,7 +227,7 @@ class AffectStream:
     def _start(self, source, fps: float | None) -> Source:
         """The source opened, a fresh Summary, and a new timeline for a new recording."""
         src = open_source(source, fps=fps, rotate=self.options.rotate)
-        self.summary = Summary(source=src.name)
+        self.summary = Summary(source=src.name, max_faces=self.options.max_faces)
         # MediaPipe's VIDEO mode, the track ids and the temporal state start over.
         if self._tracker_used and not src.stills:
             self.tracker.reset()

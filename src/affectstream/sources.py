@@ -27,6 +27,7 @@ from .orientation import (
     exif_orientation,
     fixed,
     frame_orientation,
+    frame_rotation,
     stream_orientation,
     upright,
 )
@@ -135,7 +136,10 @@ class VideoSource(Source):
             # play a file like a camera: each frame no earlier than its timestamp
             if self.realtime:
                 time.sleep(max(0.0, started + t - time.perf_counter()))
-            turn = self._turn or frame_orientation(vf) or self._declared
+            if self._turn is None:  # the first frame's display matrix holds for the stream
+                # (read once: listing a frame's side data leaks ~300 KB a frame in PyAV 18)
+                self._turn = frame_orientation(vf) or self._declared
+            turn = self._turn
             image = vf.to_ndarray(format="rgb24")
             # an upright frame is not copied again; a turned one is a new array already
             image = np.ascontiguousarray(image) if turn == UPRIGHT else upright(image, turn)
@@ -341,7 +345,7 @@ def read_image(path: str | Path, *, rotate: str = "auto") -> np.ndarray:
             container.streams.video[0].thread_type = "NONE"
             frame = next(container.decode(video=0))
             image = frame.to_ndarray(format="rgb24")
-            turn = turn or exif_orientation(path) or frame_orientation(frame) or UPRIGHT
+            turn = turn or exif_orientation(path) or frame_rotation(frame) or UPRIGHT
     except (av.error.FFmpegError, StopIteration, IndexError) as e:
         raise AffectStreamError(f"{path}: not a readable image ({reason(e)})") from None
     return np.ascontiguousarray(image) if turn == UPRIGHT else upright(image, turn)

@@ -147,6 +147,15 @@ class Summary:
     decode_errors: int = 0
     concealed_frames: int = 0
     logged_errors: int = 0
+    max_faces: int | None = None
+    frames_beyond_limit: int = 0  # frames with more faces than max_faces: the smallest dropped
+    most_beyond_limit: int = 0
+
+    def beyond_limit(self, count: int) -> None:
+        """Count a frame that held `count` faces more than max_faces."""
+        if count > 0:
+            self.frames_beyond_limit += 1
+            self.most_beyond_limit = max(self.most_beyond_limit, count)
 
     def record(self, rows: list[Affect], dropped: int, seconds: float) -> None:
         """Count one finished frame's rows."""
@@ -185,6 +194,10 @@ class Summary:
             text += f", {self.dropped} stale frames dropped"
         if self.output:
             text += f" -> {self.output}"
+        if self.frames_beyond_limit:
+            text += (f"; WARNING: {self.frames_beyond_limit} frame(s) held more faces than "
+                     f"--max-faces {self.max_faces} (up to {self.most_beyond_limit} more); the "
+                     "smallest were dropped")
         if self.damaged:
             text += f"; DAMAGED: {self.damage}"
         if not self.complete:

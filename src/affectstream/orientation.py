@@ -147,32 +147,32 @@ def _jpeg_exif(f: BinaryIO) -> bytes | None:
             f.seek(length - 2, os.SEEK_CUR)
 
 
-def _png_exif(f: BinaryIO) -> bytes | None:
-    """The data of a PNG's eXIf chunk."""
-    f.seek(8)
+def _chunk(f: BinaryIO, start: int, wanted: bytes, header: str, skip) -> bytes | None:
+    """The data of the first chunk named `wanted` in a chunked file (PNG, RIFF) from `start`;
+    `header`: the struct layout of a chunk's (name, length) or (length, name) header; `skip`: the
+    bytes after a chunk's header to pass over, from its length."""
+    f.seek(start)
     while True:
-        header = f.read(8)
-        if len(header) < 8:
+        raw = f.read(8)
+        if len(raw) < 8:
             return None
-        length, kind = struct.unpack(">I4s", header)
-        if kind == b"eXIf":
+        first, second = struct.unpack(header, raw)
+        kind, length = (first, second) if isinstance(first, bytes) else (second, first)
+        if kind == wanted:
             return f.read(length)
         if kind == b"IEND":
             return None
-        f.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
+        f.seek(skip(length), os.SEEK_CUR)
+
+
+def _png_exif(f: BinaryIO) -> bytes | None:
+    """The data of a PNG's eXIf chunk (each chunk: data, then a 4-byte CRC)."""
+    return _chunk(f, 8, b"eXIf", ">I4s", lambda length: length + 4)
 
 
 def _webp_exif(f: BinaryIO) -> bytes | None:
-    """The data of a WebP's EXIF chunk."""
-    f.seek(12)
-    while True:
-        header = f.read(8)
-        if len(header) < 8:
-            return None
-        kind, length = struct.unpack("<4sI", header)
-        if kind == b"EXIF":
-            return f.read(length)
-        f.seek(length + (length & 1), os.SEEK_CUR)  # chunks are padded to an even size
+    """The data of a WebP's EXIF chunk (RIFF chunks are padded to an even size)."""
+    return _chunk(f, 12, b"EXIF", "<4sI", lambda length: length + (length & 1))
 
 
 def _tiff_orientation(f: BinaryIO) -> int | None:

@@ -62,39 +62,43 @@ def openface_rotation(pose) -> tuple[float, float, float]:
             math.atan2(-r[0, 1], r[0, 0]))
 
 
-def _cells(row: dict, names, values, digits: int) -> None:
-    """`names` from `values` (None: all empty); NaN cells empty."""
+_AT = {name: k for k, name in enumerate(OPENFACE_COLUMNS)}  # column -> position
+
+
+def _fill(cells: list[str], first: str, values, digits: int) -> None:
+    """cells from column `first` on: `values` with `digits` decimals, NaN left empty."""
     if values is None:
         return
-    for name, value in zip(names, values):
-        row[name] = number(float(value), digits)
+    start = _AT[first]
+    for k, value in enumerate(np.asarray(values, np.float64).tolist()):
+        if value == value:  # NaN stays an empty cell
+            cells[start + k] = f"{value:.{digits}f}"
+
+
+def _points(cells: list[str], prefix: str, axes: str, points: np.ndarray, digits: int) -> None:
+    """One contiguous block of columns per axis: `{prefix}{axis}_0 …` from points (N, len(axes))."""
+    for k, axis in enumerate(axes):
+        _fill(cells, f"{prefix}{axis}_0", points[:, k], digits)
 
 
 def openface_row(a: Affect) -> list[str]:
     """One row's cells in OPENFACE_COLUMNS order, with OpenFace 2.2's decimals; "" where empty."""
-    row = {"frame": str(a.frame + 1), "face_id": "" if a.track_id is None else str(a.track_id),
-           "timestamp": f"{a.timestamp:.3f}", "confidence": number(a.score, 2),
-           "success": "1" if a.success else "0"}
-    _cells(row, GAZE_COLUMNS[:6], None if a.gaze is None else np.ravel(a.gaze), 6)
-    _cells(row, GAZE_COLUMNS[6:], a.gaze_angle, 3)
-    if a.landmarks is not None:
-        eyes, face = eye_landmarks(a.landmarks), to_68(a.landmarks)
-        for k, axis in enumerate("xy"):
-            _cells(row, (f"eye_lmk_{axis}_{i}" for i in range(EYE_POINTS)), eyes[:, k], 1)
-            _cells(row, (f"{axis}_{i}" for i in range(68)), face[:, k], 1)
-    if a.landmarks_3d is not None:
-        eyes, face = eye_landmarks(a.landmarks_3d), to_68(a.landmarks_3d)
-        for k, axis in enumerate("XYZ"):
-            _cells(row, (f"eye_lmk_{axis}_{i}" for i in range(EYE_POINTS)), eyes[:, k], 1)
-            _cells(row, (f"{axis}_{i}" for i in range(68)), face[:, k], 1)
-    _cells(row, ("pose_Tx", "pose_Ty", "pose_Tz"), a.translation, 1)
+    cells = [""] * len(OPENFACE_COLUMNS)
+    cells[:5] = [str(a.frame + 1), "" if a.track_id is None else str(a.track_id),
+                 f"{a.timestamp:.3f}", number(a.score, 2), "1" if a.success else "0"]
+    _fill(cells, "gaze_0_x", None if a.gaze is None else np.ravel(a.gaze), 6)
+    _fill(cells, "gaze_angle_x", a.gaze_angle, 3)
+    for points, axes in ((a.landmarks, "xy"), (a.landmarks_3d, "XYZ")):
+        if points is not None:
+            _points(cells, "eye_lmk_", axes, eye_landmarks(points), 1)
+            _points(cells, "", axes, to_68(points), 1)
+    _fill(cells, "pose_Tx", a.translation, 1)
     if a.pose is not None:
-        _cells(row, ("pose_Rx", "pose_Ry", "pose_Rz"), openface_rotation(a.pose), 3)
-    if a.au:  # only the AUs a model gave; the others stay empty
-        _cells(row, (f"{au}_r" for au in a.au), a.au.values(), 2)
-    if a.au_presence:
-        _cells(row, (f"{au}_c" for au in a.au_presence), a.au_presence.values(), 1)
-    return [row.get(c, "") for c in OPENFACE_COLUMNS]
+        _fill(cells, "pose_Rx", openface_rotation(a.pose), 3)
+    for values, suffix in ((a.au, "_r"), (a.au_presence, "_c")):
+        for au, value in (values or {}).items():  # only the AUs a model gave; others stay empty
+            _fill(cells, f"{au}{suffix}", (value,), 2 if suffix == "_r" else 1)
+    return cells
 
 
 def openface_line(cells: list[str]) -> str:

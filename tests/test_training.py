@@ -28,3 +28,36 @@ def test_train_frame_on_500_images_gives_a_loadable_model(shared, model, tmp_pat
         rows = pipeline.analyze(af.Frame(0, 0.0, np.repeat(image[:, :, None], 3, 2)), still=True)
     assert rows[0].success and -1 <= rows[0].valence <= 1
     assert abs(sum(rows[0].emotion.values()) - 1) < 1e-5
+
+
+def test_frame_au_widens_the_head_and_keeps_everything_else(shared, model, tmp_path, monkeypatch):
+    import torch
+
+    from affectstream.models.frame import FrameNet
+    from affectstream.models.weights import save_net
+    from affectstream.train.frame.au_head import train_au_head
+    from affectstream.types import DISFA_AU_NAMES, PRESENCE_AU_NAMES
+
+    monkeypatch.setenv("AFFECTSTREAM_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    base = save_net(FrameNet().eval(), tmp_path / "frame12.safetensors")  # a 12-AU network
+    out = tmp_path / "frame.safetensors"
+    figures = train_au_head(shared / "data" / "ferplus", base, out, limit=200, epochs=2,
+                            valid_limit=60, log=lambda *a: None)
+    old, new = load_frame_net(base), load_frame_net(out)
+    assert old.aus == DISFA_AU_NAMES and new.aus == tuple(
+        a for a in af.AU_NAMES if a not in ("AU14", "AU23"))  # AU14 from the teacher; AU23: none
+    kept = {k: v for k, v in old.state_dict().items() if not k.startswith("au.")}
+    assert all(torch.equal(v, new.state_dict()[k]) for k, v in kept.items())
+    rows = [new.aus.index(a) for a in DISFA_AU_NAMES]
+    assert torch.equal(new.au.weight[rows], old.au.weight)  # the 12 rows are untouched
+    assert set(new.presence["model"]) == set(PRESENCE_AU_NAMES) - {"AU23"}
+    assert all(0 < t < 5 for t in new.presence["model"].values())
+    assert set(figures["agreement"]) == {"AU07", "AU10", "AU45"} | set(DISFA_AU_NAMES)
+    # The widened network drives the pipeline: every AU but AU23, and presence for each.
+    with af.AffectStream(weights=out, temporal="none") as pipeline:
+        image = np.load(shared / "data" / "ferplus" / "ferplus_valid.npz")["images"][0]
+        (row,) = pipeline.analyze(af.Frame(0, 0.0, np.repeat(image[:, :, None], 3, 2)),
+                                  still=True)
+    assert set(row.au) == set(af.AU_NAMES) - {"AU23"}
+    assert set(row.au_presence) == set(PRESENCE_AU_NAMES) - {"AU23"}

@@ -84,9 +84,10 @@ def agreement(predicted: np.ndarray, teacher: np.ndarray) -> dict[str, dict[str,
 
 def train_au_head(data: str | Path, base: str | Path | None, out: str | Path, *,
                   limit: int | None = 6000, epochs: int = 30, seed: int = 0, threads: int = 2,
-                  landmarker=None, log=print) -> dict:
+                  landmarker=None, valid_limit: int | None = None, log=print) -> dict:
     """Extend the per-frame network at `base` (default: the shipped one) to AU_NAMES, fit the
-    presence thresholds, save to `out`; returns the figures on `data`'s valid split."""
+    presence thresholds, save to `out`; returns the figures on `data`'s valid split (its first
+    `valid_limit` images when given)."""
     started = time.perf_counter()
     torch.set_num_threads(threads)
     net = load_frame_net(base)
@@ -112,7 +113,7 @@ def train_au_head(data: str | Path, base: str | Path | None, out: str | Path, *,
     suck = lip_suck(features.blendshapes[found])
     thresholds = {"model": fit_thresholds(model_au, suck, top),
                   "blendshapes": fit_thresholds(teacher[found], suck, top)}
-    figures = evaluate_au_head(wide, thresholds, data, landmarker, threads)
+    figures = evaluate_au_head(wide, thresholds, data, landmarker, threads, valid_limit)
     figures["thresholds"] = thresholds
     log(json.dumps({k: v for k, v in figures.items() if k != "agreement"}, indent=1))
     save_net(wide, out, data=str(data), images=len(faces), seed=seed, epochs=epochs,
@@ -124,10 +125,12 @@ def train_au_head(data: str | Path, base: str | Path | None, out: str | Path, *,
 
 
 def evaluate_au_head(net: FrameNet, thresholds: dict, data: str | Path, landmarker=None,
-                     threads: int = 2) -> dict:
-    """On `data`'s valid split: agreement with the teacher per AU, and how often each AU is
-    present by the thresholds, per top-voted emotion."""
+                     threads: int = 2, limit: int | None = None) -> dict:
+    """On `data`'s valid split (its first `limit` images): agreement with the teacher per AU,
+    and how often each AU is present by the thresholds, per top-voted emotion."""
     faces = read_faces(data, "valid")
+    if limit:
+        faces = faces.subset(np.arange(min(limit, len(faces))))
     features, teacher = labelled_features(faces, landmarker, threads)
     found = features.found
     predicted = embed(net, features.image[found], features.blendshapes[found],

@@ -81,7 +81,7 @@ def to_dataframe(records: Iterable[Affect], columns: tuple[str, ...] | None = No
     pd = _pandas()
     records = list(records)
     columns = tuple(columns) if columns is not None else _columns(records)
-    table = pd.DataFrame([_values(a, columns) for a in records], columns=list(columns))
+    table = pd.DataFrame([row_values(a, columns) for a in records], columns=list(columns))
     for name in columns:
         if column_dtype(name) == "str":  # missing stays NaN, not the text "None"
             table[name] = table[name].astype(object).where(table[name].notna())
@@ -95,7 +95,7 @@ def _columns(records: list[Affect]) -> tuple[str, ...]:
     return csv_columns(tuple(produces))
 
 
-def _values(a: Affect, columns: tuple[str, ...]) -> list:
+def row_values(a: Affect, columns: tuple[str, ...]) -> list:
     """One row of values: the record's own numbers where this module knows the column, else the
     CSV writer's text (a column added there is never silently left out here)."""
     known = _known(a)

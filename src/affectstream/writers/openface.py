@@ -18,7 +18,7 @@ from ..eyes import PUPIL, eye_landmarks
 from ..landmarks68 import to_68
 from ..registry import register
 from ..types import AU_NAMES, PRESENCE_AU_NAMES, Affect
-from .csv import GAZE_COLUMNS, number, open_for_writing, point_columns
+from .csv import GAZE_COLUMNS, CSVWriter, number, open_for_writing, point_columns
 
 EYE_POINTS = 28 * 2  # OpenFace's eye model: 28 points per eye, eye 0 then eye 1
 P_COLUMNS = ("p_scale", "p_rx", "p_ry", "p_rz", "p_tx", "p_ty") + tuple(f"p_{i}" for i in range(34))
@@ -107,11 +107,10 @@ def openface_line(cells: list[str]) -> str:
 
 
 @register("writer", "openface")
-class OpenFaceWriter:
+class OpenFaceWriter(CSVWriter):
     """OpenFace 2.2's CSV: a row per face per frame, and a `success` 0 row for a frame without a
-    face; written to `PATH.partial`, flushed each frame, renamed to PATH by `close()`."""
-
-    suffix = ".csv"
+    face; written to `PATH.partial`, flushed each frame, renamed to PATH by `close()` (the CSV
+    writer's)."""
 
     def open(self, path: str | os.PathLike, columns: tuple[str, ...] = (), options=None) -> None:
         self.path = Path(path)
@@ -124,10 +123,3 @@ class OpenFaceWriter:
         self._file.writelines(openface_line(openface_row(a)) for a in rows)
         self._file.flush()
 
-    def close(self, complete: bool = True) -> Path:
-        """Finish the file; with complete=False it keeps its `.partial` name."""
-        if not self._file.closed:
-            self._file.close()
-            if complete:
-                os.replace(self.partial, self.path)
-        return self.path if complete else self.partial

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...models.blendshape_au import NO_SOURCE, au_from_blendshapes
+from ...models.blendshape_au import NO_SOURCE
 from ...models.frame import SHAPE_POINTS, FrameNet, in_au_order, load_frame_net
 from ...models.weights import save_net
 from ...presence import LIP_SUCK, fit_thresholds, lip_suck, prototype_rates
@@ -107,8 +107,8 @@ def train_au_head(data: str | Path, base: str | Path | None, out: str | Path, *,
 
     # Presence thresholds from the training faces' top-voted emotions (presence.py says how).
     top = np.where(np.isnan(faces.emotion[found]).any(1), -1, faces.emotion[found].argmax(1))
-    model_au = embed(wide, features.image[found], features.blendshapes[found],
-                     features.shape[found])["au"]
+    with torch.inference_mode():  # the widened head on the embeddings already computed
+        model_au = in_au_order(wide.aus, (5 * torch.sigmoid(wide.au(outs["embedding"]))).numpy())
     model_au = np.where(np.isnan(model_au), teacher[found], model_au)  # as FusionModel does
     suck = lip_suck(features.blendshapes[found])
     thresholds = {"model": fit_thresholds(model_au, suck, top),
@@ -135,8 +135,7 @@ def evaluate_au_head(net: FrameNet, thresholds: dict, data: str | Path, landmark
     found = features.found
     predicted = embed(net, features.image[found], features.blendshapes[found],
                       features.shape[found])["au"]
-    teacher = au_from_blendshapes(features.blendshapes[found],
-                                  features.shape[found].astype(np.float32))
+    teacher = teacher[found]
     given = [a for a in AU_NAMES if a in thresholds["model"]]
     agree = agreement(predicted, teacher)
     predicted = np.where(np.isnan(predicted), teacher, predicted)  # as FusionModel does

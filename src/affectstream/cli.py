@@ -179,6 +179,8 @@ def _annotated(inputs: list[str], target: str | None) -> list[Path | None]:
 
 def cmd_plot(args) -> int:
     try:
+        import pandas  # noqa: F401  (read_csv needs it; matplotlib comes with mediapipe)
+
         from .plotting import plot_csv
     except ImportError as e:
         raise AffectStreamError("plot needs the plot extra: pip install 'affectstream[plot]' "

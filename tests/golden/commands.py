@@ -41,9 +41,11 @@ def environment() -> dict[str, str]:
 def run(out: Path) -> None:
     """Every golden command, writing under `out`."""
     for inputs, output, extra in COMMANDS:
-        cmd = [sys.executable, "-m", "affectstream.cli", "process", *(str(SHARED / i) for i in inputs),
+        # relative inputs run from SHARED: a still's `file` column holds the path as given, not this checkout's
+        cmd = [sys.executable, "-m", "affectstream.cli", "process", *inputs,
                "-o", str(out / output), "--jsonl", "--quiet", *extra]
-        subprocess.run(cmd, env=environment(), check=False, capture_output=True, timeout=900)
+        subprocess.run(cmd, env=environment(), cwd=SHARED, check=False, capture_output=True,
+                       timeout=900)
 
 
 def comparable(path: Path) -> bytes:

@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import csv
 import importlib
+import json
 import logging
 import signal
 import sys
@@ -12,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import AffectStreamError, SourceError
+from .errors import AffectStreamError
 
 if TYPE_CHECKING:
     from .registry import Entry
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 STAGE_OPTIONS = ("max_faces", "max_gap", "landmarker", "frame_model", "weights", "au_source",
                  "temporal", "temporal_weights", "context_seconds", "rotate", "landmarks",
                  "gaze")  # every setting but the mode
-INTERRUPTED = "affectstream: interrupted; finished rows are kept (CSV files end in .partial)"
+INTERRUPTED = ("affectstream: interrupted; finished rows are kept (CSV files end in .partial); "
+               "run the same command again to go on from there")
 NATIVE_COMMANDS = ("process", "webcam", "train", "evaluate")  # those that load MediaPipe
 TRAINED = "trained"  # where `train` writes by default: beside the user, never over shipped weights
 
@@ -53,66 +55,6 @@ def _targets(inputs: list[str], out: str | None,
     return [[(f, first.with_suffix(s)) for f, s in zip(formats, names)] for first in firsts]
 
 
-def _run_one(pipeline, item, targets: list[tuple[str, Path]], args,
-             annotated: Path | None = None) -> str | None:
-    """Process one input (and draw its annotated video) and print its summary; the reason it
-    failed or is damaged, else None."""
-    marks: list | None = None if annotated is None else []
-    try:
-        summary = _process(pipeline, item, targets, args, marks)
-    except SourceError as e:
-        if getattr(e, "summary", None) is not None:
-            print(e.summary)
-        return _error(str(e))
-    except AffectStreamError as e:
-        return _error(str(e))
-    print(summary)
-    if annotated is not None:
-        from .annotate import annotate_video
-
-        try:  # a second pass: the input decoded again, the rows drawn on its frames
-            video = annotate_video(_source(item, args), marks, annotated, frames=summary.frames)
-        except AffectStreamError as e:
-            return _error(str(e))
-        print(f"{summary.source}: annotated video -> {video}")
-    if summary.damaged:
-        return _error(f"{summary.source}: damaged: {summary.damage}; its rows are kept in "
-                      f"{summary.output}")
-    return None
-
-
-def _source(item, args):
-    """The input opened as `process` reads it (also for --annotate's second pass)."""
-    from .sources import ImageSequenceSource, open_source
-
-    if item.images is not None:
-        return ImageSequenceSource(list(item.images), fps=args.fps or 1.0, stills=args.stills,
-                                   name=item.path, folder=item.path, rotate=args.rotate)
-    return open_source(item.path, stills=args.stills, rotate=args.rotate)
-
-
-def _process(pipeline, item, targets: list[tuple[str, Path]], args, marks: list | None = None):
-    from tqdm import tqdm
-
-    from .annotate import marks as drawn
-    from .sources import VideoSource
-
-    src = _source(item, args)
-    if args.fps is not None and isinstance(src, VideoSource):  # its pts say when
-        logging.getLogger("affectstream").warning(
-            "--fps applies to image folders; %s is a video and keeps its own timestamps",
-            item.path)
-    keep = None if marks is None else (lambda affect: marks.append(drawn(affect)))
-    total = getattr(src, "frame_count", None)
-    with tqdm(total=total, unit="frame", desc=Path(item.path).name, disable=args.quiet or None,
-              leave=False, dynamic_ncols=True) as bar:
-        def progress(summary):
-            bar.update(summary.frames - bar.n)
-            bar.set_postfix(fps=f"{summary.fps:.0f}", faces=summary.faces, refresh=False)
-
-        return pipeline.run(src, outputs=targets, progress=progress, on_result=keep)
-
-
 def _error(message: str) -> str:
     print(f"affectstream: error: {message}", file=sys.stderr)
     return message
@@ -130,27 +72,79 @@ def _report(failures: list[tuple[str, str]], count: int) -> None:
 
 
 def cmd_process(args) -> int:
+    from . import __version__
+    from .batch.driver import Batch, run_batch
+    from .batch.manifest import Manifest
+    from .cores import available_cores
     from .inputs import expand
     from .options import from_arguments
-    from .pipeline import AffectStream
     from .sources import frame_rate
 
     if args.fps is not None:  # a bad rate fails before any work
         frame_rate(args.fps)
+    if args.workers is not None and args.workers < 1:
+        raise AffectStreamError(f"--workers must be at least 1, got {args.workers}")
     inputs, failures = expand(args.inputs)
-    targets = _targets([i.path for i in inputs], args.output, _formats(args))
-    videos = _annotated([i.path for i in inputs], args.annotate)
+    formats = _formats(args)
+    jobs = _jobs(inputs, args, formats)
     for name, reason in failures:
         _error(f"{name}: {reason}")
     count = len(inputs) + len(failures)
-    if inputs:
-        with AffectStream(from_arguments(args)) as pipeline:
-            for item, outputs, video in zip(inputs, targets, videos):
-                message = _run_one(pipeline, item, outputs, args, video)
-                if message is not None:
-                    failures.append((item.path, message))
+    if jobs:
+        options = from_arguments(args)
+        folder, name = _manifest_place(args, jobs)
+        fingerprint = json.dumps({"pipeline": json.loads(options.to_json()), "formats": formats,
+                                  "fps": args.fps, "stills": args.stills,
+                                  "dataset": args.dataset is not None}, sort_keys=True)
+        manifest = None if folder is None else Manifest(folder, fingerprint, __version__, name)
+        workers = args.workers or available_cores()
+        outcomes = run_batch(Batch(jobs, options, workers, manifest, list(failures), args.engine,
+                                   args.address, args.overwrite, args.quiet))
+        failures += [(jobs[o.index].input.path, o.error) for o in outcomes if not o.ok]
     _report(failures, count)
     return 1 if failures else 0
+
+
+def _jobs(inputs, args, formats: list[str]) -> list:
+    """One Job per input: its writers and paths (-o and/or --dataset), its annotated video."""
+    from .batch.jobs import Job
+
+    paths = [i.path for i in inputs]
+    targets = ([[(f, str(p)) for f, p in outs] for outs in _targets(paths, args.output, formats)]
+               if args.output or not args.dataset else [[] for _ in inputs])
+    if args.dataset:
+        for outs, part in zip(targets, _dataset_parts(paths, args.dataset)):
+            outs.append(part)
+    videos = _annotated(paths, args.annotate)
+    return [Job(i, item, tuple(outs), fps=args.fps, stills=args.stills,
+                annotated=None if video is None else str(video))
+            for i, (item, outs, video) in enumerate(zip(inputs, targets, videos))]
+
+
+def _dataset_parts(paths: list[str], folder: str) -> list[tuple[type, str]]:
+    """Per input, its file in the --dataset folder: Hive partitions `input=NAME`."""
+    from urllib.parse import quote
+
+    from .inputs import unique_names
+    from .writers.parquet import DatasetPart, _arrow
+
+    _arrow()  # no pyarrow: the error now, before any work
+    return [(DatasetPart, str(Path(folder) / f"input={quote(name, safe='')}" / "part-0.parquet"))
+            for name in unique_names(paths)]
+
+
+def _manifest_place(args, jobs: list) -> tuple[str | None, str]:
+    """Where the batch manifest goes (folder, file name); folder None for one input written to
+    one named file (or to ./), which has nothing to resume."""
+    from .batch.manifest import NAME
+
+    if args.output:
+        first = jobs[0].targets[0][1] if jobs[0].targets else None
+        single = len(jobs) == 1 and first is not None and Path(first) == Path(args.output)
+        return (None if single else args.output), NAME
+    if args.dataset:  # readers of the dataset skip the files whose names start with _
+        return args.dataset, "_" + NAME
+    return ("." if len(jobs) > 1 else None), NAME
 
 
 def _annotated(inputs: list[str], target: str | None) -> list[Path | None]:
@@ -368,8 +362,28 @@ def _process_parser(sub) -> None:
                         "drawn on it: FILE.mp4 (one input) or a folder, which gets "
                         "<name>_annotated.mp4 per input (files and image folders; not live "
                         "streams)")
+    _batch_arguments(q)
     add_arguments(q, ("mode",) + STAGE_OPTIONS, defaults={"mode": "offline"})
     q.set_defaults(func=cmd_process)
+
+
+def _batch_arguments(q) -> None:
+    from .batch.driver import ENGINES
+
+    q.add_argument("--workers", type=int,
+                   help="processes (or Ray actors) working on the inputs at once (default: one "
+                        "per core; 1: one after another in this process)")
+    q.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local: worker processes on this machine; ray: Ray actors, on the "
+                        "cluster at --address or a private local one (pip install "
+                        "'affectstream[ray]')")
+    q.add_argument("--address", help="--engine ray: the Ray cluster to join (e.g. auto, or "
+                                     "HEAD:6379); default: start a local one")
+    q.add_argument("--overwrite", action="store_true",
+                   help="redo inputs the batch manifest says are done with the same options")
+    q.add_argument("--dataset", metavar="FOLDER",
+                   help="write one Parquet dataset for all inputs, partitioned by input "
+                        "(FOLDER/input=NAME/part-0.parquet); with -o, the per-input files too")
 
 
 def _plot_parser(sub) -> None:

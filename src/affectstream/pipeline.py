@@ -18,6 +18,7 @@ import numpy as np
 
 from . import registry
 from .camera import camera_space
+from .cores import model_threads
 from .decoder import Decoder
 from .errors import AffectStreamError, SourceError, WriteError
 from .face import FaceTracker
@@ -92,10 +93,10 @@ class CallbackWriter:
         return None
 
 
-def open_writer(format: str, path: str | Path, columns: tuple[str, ...],
+def open_writer(format: str | type, path: str | Path, columns: tuple[str, ...],
                 options: PipelineOptions) -> Writer:
-    """The registered writer `format`, opened on `path`."""
-    writer = registry.get("writer", format).cls()
+    """The registered writer `format` (or a writer class itself), opened on `path`."""
+    writer = (format if isinstance(format, type) else registry.get("writer", format).cls)()
     writer.open(path, columns, options)
     return writer
 
@@ -157,7 +158,7 @@ class AffectStream:
         still: the frame is an unrelated photo (searched more thoroughly; ids start at 0 for each).
         Calls from several threads take turns; during a stream it is an error.
         """
-        with self._lock:
+        with self._lock, model_threads():
             self._check_free()
             return self._judge(frame, *self._track(frame, still))
 
@@ -243,7 +244,8 @@ class AffectStream:
             self._check_free()
             self._streaming = True  # a second stream would restart MediaPipe under this one
         try:
-            yield from self._source_frames(source, fps)
+            with model_threads():  # the same bytes whatever the machine's core count
+                yield from self._source_frames(source, fps)
         finally:
             self._streaming = False
 
@@ -300,11 +302,11 @@ class AffectStream:
             progress: Callable[[Summary], object] | None = None) -> Summary:
         """Stream `source` into writers and return the Summary.
 
-        outputs: (format, path) pairs of registered writers; csv=/jsonl= name the two built-in
-        ones. A source that stops part-way raises SourceError (with `.summary` attached) after
-        every good row is written; a damaged one that could be read to the end returns a Summary
-        that says DAMAGED. An output that cannot be written raises WriteError; it, like Ctrl-C,
-        leaves the CSV as `OUT.partial`.
+        outputs: (format, path) pairs of registered writers (or writer classes); csv=/jsonl=
+        name the two built-in ones. A source that stops part-way raises SourceError (with
+        `.summary` attached) after every good row is written; a damaged one that could be read
+        to the end returns a Summary that says DAMAGED. An output that cannot be written raises
+        WriteError; it, like Ctrl-C, leaves the CSV as `OUT.partial`.
         """
         # before the outputs: no file for a source that fails
         src = open_source(source, fps=fps, rotate=self.options.rotate)

@@ -51,10 +51,14 @@ class ParquetWriter:
 
     suffix = ".parquet"
 
+    @staticmethod
+    def partial_path(path: Path) -> Path:
+        return path.with_name(path.name + ".partial")
+
     def open(self, path: str | os.PathLike, columns: tuple[str, ...], options=None) -> None:
         pa, pq = _arrow()
         self.path = Path(path)
-        self.partial = self.path.with_name(self.path.name + ".partial")
+        self.partial = self.partial_path(self.path)
         self.columns = tuple(columns)
         self.schema = pa.schema([(c, arrow_type(c)) for c in self.columns])
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,3 +92,13 @@ class ParquetWriter:
             if complete:
                 os.replace(self.partial, self.path)
         return self.path if complete else self.partial
+
+
+class DatasetPart(ParquetWriter):
+    """One input's file of a `--dataset` folder (`input=NAME/part-0.parquet`, Hive-partitioned by
+    input). While it is written it is the hidden `.part-0.parquet.partial`, which pyarrow, pandas,
+    polars and DuckDB skip when they read the folder."""
+
+    @staticmethod
+    def partial_path(path: Path) -> Path:
+        return path.with_name(f".{path.name}.partial")

@@ -73,6 +73,7 @@ def test_the_manifest_says_what_became_of_every_input(corpus, serial):
     done = rows[rows.status == "done"]
     assert sorted(Path(p).name for p in done.index) == sorted(Path(c).name for c in CLIPS)
     assert (done.frames > 0).all() and (done.face_frames > 0).all() and (done.tracks >= 1).all()
+    assert (done.peak_rss_mb > 100).all()  # a worker's memory, for planning a cluster
     assert all(Path(o.split(";")[0]).is_file() for o in done.output)
     failed = rows[rows.status == "failed"]
     assert sorted(Path(p).name for p in failed.index) == ["empty.mp4", "junk.mp4"]
@@ -121,8 +122,8 @@ def test_an_output_removed_or_an_input_changed_is_done_again(video, tmp_path):
 def test_a_manifest_cut_by_a_kill_keeps_its_finished_rows(tmp_path):
     path = tmp_path / NAME
     header = ",".join(COLUMNS)
-    good = '/a.mp4,10,t,done,5,5,1,0.50,1,,/o/a.csv,"{""x"": 1}",0.4.0,2026-11-30T00:00:00'
-    cut = '/b.mp4,10,t,done,5,5,1,0.50,1,,/o/b.csv,"{""x'
+    good = '/a.mp4,10,t,done,5,5,1,0.50,900,1,,/o/a.csv,"{""x"": 1}",0.4.0,2026-11-30T00:00:00'
+    cut = '/b.mp4,10,t,done,5,5,1,0.50,900,1,,/o/b.csv,"{""x'
     path.write_text("\r\n".join([header, good, cut]))
     rows = read_manifest(path)
     assert list(rows) == ["/a.mp4"] and rows["/a.mp4"]["options"] == '{"x": 1}'

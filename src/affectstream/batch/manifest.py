@@ -19,7 +19,7 @@ from .jobs import DONE, SKIPPED, Job, Outcome
 
 NAME = "affectstream-batch.csv"
 COLUMNS = ("path", "size", "modified", "status", "frames", "face_frames", "tracks", "seconds",
-           "attempts", "error", "output", "options", "version", "finished")
+           "peak_rss_mb", "attempts", "error", "output", "options", "version", "finished")
 OUTPUT_SEPARATOR = ";"  # several formats: their paths in one cell
 
 
@@ -76,7 +76,8 @@ class Manifest:
             "path": identity.path, "size": str(identity.size), "modified": identity.modified,
             "status": outcome.status, "frames": str(outcome.frames),
             "face_frames": str(outcome.face_frames), "tracks": str(outcome.tracks),
-            "seconds": f"{outcome.seconds:.2f}", "attempts": str(outcome.attempts),
+            "seconds": f"{outcome.seconds:.2f}", "peak_rss_mb": f"{outcome.peak_rss_mb:.0f}",
+            "attempts": str(outcome.attempts),
             "error": " ".join(outcome.error.splitlines()),  # one row, one line
             "output": OUTPUT_SEPARATOR.join(outcome.outputs),
             "options": self.options, "version": self.version,

@@ -44,7 +44,7 @@ def test_process_several_inputs_into_a_folder(video, tmp_path):
                  "-o", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "h264_aac.csv", "single_face.csv"]
+        "affectstream-batch.csv", "h264_aac.csv", "single_face.csv"]
 
 
 @pytest.mark.parametrize("content, words", [

@@ -184,8 +184,9 @@ def test_after_a_write_error_the_next_input_is_still_processed(video, tmp_path):
     env = {"AFFECTSTREAM_PLUGINS": "fullcsv_plugin",
            "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     out = tmp_path / "out"
+    # one process: the plugin's disk is full for the first file a process writes
     result = cli("process", video("codecs/h264_aac.mp4"), video("single_face.mp4"), "--format",
-                 "fullcsv", "-o", out, "-q", env=env)
+                 "fullcsv", "-o", out, "-q", "--workers", "1", env=env)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and "h264_aac.csv: cannot write (No space left on device)" in errors[0]

@@ -257,7 +257,8 @@ def test_cells_have_openface_decimals_and_nan_is_empty():
 def test_outputs_do_not_depend_on_the_flags_and_sit_beside_the_csv(openface_alone,
                                                                     with_68_and_gaze):
     names = sorted(p.name for p in with_68_and_gaze.iterdir())
-    assert names == ["wolfgang60.csv", "wolfgang60.jsonl", "wolfgang60.openface.csv"]
+    assert names == ["affectstream-batch.csv", "wolfgang60.csv", "wolfgang60.jsonl",
+                     "wolfgang60.openface.csv"]
     # two runs, other flags: the same bytes
     assert (with_68_and_gaze / "wolfgang60.openface.csv").read_bytes() == \
         openface_alone.read_bytes()

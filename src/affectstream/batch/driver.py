@@ -8,6 +8,7 @@ from pathlib import Path
 from .jobs import FAILED, SKIPPED, Job, Outcome
 from .manifest import Identity, Manifest
 from .progress import BatchProgress
+from .serial import InProcess
 
 ENGINES = ("local", "ray")
 
@@ -56,8 +57,6 @@ def engine_for(batch: Batch, count: int):
         from .pool import ProcessPool
 
         return ProcessPool(batch.options.to_json(), min(batch.workers, count))
-    from .serial import InProcess
-
     return InProcess(batch.options)
 
 
@@ -86,12 +85,21 @@ def run_batch(batch: Batch) -> list[Outcome]:
             manifest.skipped(row)
             events.done(_skipped(job, row), skipped=True)
         if todo:
-            engine_for(batch, len(todo)).run(todo, events)
+            engine = engine_for(batch, len(todo))
+            if not isinstance(engine, InProcess):  # one process keeps the order given
+                # the largest first: a long file started last would keep one worker busy alone
+                todo.sort(key=lambda job: -_size(identities, job))
+            engine.run(todo, events)
     finally:
         display.close()
         if manifest is not None:
             manifest.close(order + [identities[job.index].path for job in jobs])
     return [events.outcomes[job.index] for job in jobs if job.index in events.outcomes]
+
+
+def _size(identities: dict[int, Identity], job: Job) -> int:
+    identity = identities.get(job.index) or Identity.of(job.input.path, job.input.images)
+    return identity.size
 
 
 def _skipped(job: Job, row: dict[str, str]) -> Outcome:

@@ -84,6 +84,8 @@ def cmd_process(args) -> int:
         frame_rate(args.fps)
     if args.workers is not None and args.workers < 1:
         raise AffectStreamError(f"--workers must be at least 1, got {args.workers}")
+    if args.split and args.annotate:
+        raise AffectStreamError("--annotate draws one whole run; leave out --split to use it")
     inputs, failures = expand(args.inputs)
     formats = _formats(args)
     jobs = _jobs(inputs, args, formats)
@@ -99,7 +101,7 @@ def cmd_process(args) -> int:
         manifest = None if folder is None else Manifest(folder, fingerprint, __version__, name)
         workers = args.workers or available_cores()
         outcomes = run_batch(Batch(jobs, options, workers, manifest, list(failures), args.engine,
-                                   args.address, args.overwrite, args.quiet))
+                                   args.address, args.overwrite, args.quiet, args.split))
         failures += [(jobs[o.index].input.path, o.error) for o in outcomes if not o.ok]
     _report(failures, count)
     return 1 if failures else 0
@@ -381,6 +383,10 @@ def _batch_arguments(q) -> None:
                                      "HEAD:6379); default: start a local one")
     q.add_argument("--overwrite", action="store_true",
                    help="redo inputs the batch manifest says are done with the same options")
+    q.add_argument("--split", action="store_true",
+                   help="cut each long video into time segments, one per worker, each decoded "
+                        "from a few seconds before its start, then joined with one face_id per "
+                        "face across the cuts")
     q.add_argument("--dataset", metavar="FOLDER",
                    help="write one Parquet dataset for all inputs, partitioned by input "
                         "(FOLDER/input=NAME/part-0.parquet); with -o, the per-input files too")

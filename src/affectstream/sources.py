@@ -136,16 +136,18 @@ class VideoSource(Source):
             # play a file like a camera: each frame no earlier than its timestamp
             if self.realtime:
                 time.sleep(max(0.0, started + t - time.perf_counter()))
-            if self._turn is None:  # the first frame's display matrix holds for the stream
-                # (read once: listing a frame's side data leaks ~300 KB a frame in PyAV 18)
-                self._turn = frame_orientation(vf) or self._declared
-            turn = self._turn
-            image = vf.to_ndarray(format="rgb24")
-            # an upright frame is not copied again; a turned one is a new array already
-            image = np.ascontiguousarray(image) if turn == UPRIGHT else upright(image, turn)
-            yield Frame(self.frames_read, t, image, time.perf_counter())
+            yield Frame(self.frames_read, t, self.picture(vf), time.perf_counter())
             self.frames_read += 1
         self._check_complete(self.frames_read, self._last)
+
+    def picture(self, vf: av.VideoFrame) -> np.ndarray:
+        """A decoded frame's pixels, RGB and upright."""
+        if self._turn is None:  # the first frame's display matrix holds for the stream
+            # (read once: listing a frame's side data leaks ~300 KB a frame in PyAV 18)
+            self._turn = frame_orientation(vf) or self._declared
+        image = vf.to_ndarray(format="rgb24")
+        # an upright frame is not copied again; a turned one is a new array already
+        return np.ascontiguousarray(image) if self._turn == UPRIGHT else upright(image, self._turn)
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
         """The stream's decoded frames. A packet that fails to decode is counted and skipped (the

@@ -9,6 +9,7 @@ from .jobs import FAILED, SKIPPED, Job, Outcome
 from .manifest import Identity, Manifest
 from .progress import BatchProgress
 from .serial import InProcess
+from .split import Split, join, split
 
 ENGINES = ("local", "ray")
 
@@ -27,6 +28,7 @@ class Batch:
     address: str | None = None
     overwrite: bool = False
     quiet: bool = False
+    split: bool = False  # long videos cut into segments, one per worker
 
 
 class _Events:
@@ -35,11 +37,20 @@ class _Events:
     def __init__(self, batch: Batch, identities: dict[int, Identity], display: BatchProgress):
         self.batch, self.identities, self.display = batch, identities, display
         self.outcomes: dict[int, Outcome] = {}
+        self.splits: dict[int, Split] = {}  # by the index of each of its segment jobs
+        self.parts: dict[int, Outcome] = {}
 
     def progress(self, index: int, frames: int, total: int | None) -> None:
         self.display.frames_done(index, frames, total)
 
     def done(self, outcome: Outcome, skipped: bool = False) -> None:
+        cut = self.splits.get(outcome.index)
+        if cut is not None:  # a segment: the input is done when all of them are, joined
+            self.parts[outcome.index] = outcome
+            self.display.part_done(outcome.index, outcome.frames)
+            if any(i not in self.parts for i in cut.parts):
+                return
+            outcome = join(cut, self.parts, self.batch.options)
         self.outcomes[outcome.index] = outcome
         if self.batch.manifest is not None and not skipped:
             self.batch.manifest.record(self.identities[outcome.index], outcome)
@@ -84,6 +95,8 @@ def run_batch(batch: Batch) -> list[Outcome]:
                 continue
             manifest.skipped(row)
             events.done(_skipped(job, row), skipped=True)
+        if batch.split:
+            todo = _split(todo, batch, events)
         if todo:
             engine = engine_for(batch, len(todo))
             if not isinstance(engine, InProcess):  # one process keeps the order given
@@ -95,6 +108,20 @@ def run_batch(batch: Batch) -> list[Outcome]:
         if manifest is not None:
             manifest.close(order + [identities[job.index].path for job in jobs])
     return [events.outcomes[job.index] for job in jobs if job.index in events.outcomes]
+
+
+def _split(jobs: list[Job], batch: Batch, events: _Events) -> list[Job]:
+    """The jobs with each long video replaced by its segments' jobs."""
+    out, next_index = [], max(job.index for job in batch.jobs) + 1
+    for job in jobs:
+        cut = split(job, batch.workers, next_index)
+        if cut is None:
+            out.append(job)
+            continue
+        events.splits.update(dict.fromkeys(cut[0].parts, cut[0]))
+        next_index += len(cut[1])
+        out += cut[1]
+    return out
 
 
 def _size(identities: dict[int, Identity], job: Job) -> int:

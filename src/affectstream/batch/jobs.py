@@ -33,6 +33,7 @@ class Job:
     fps: float | None = None
     stills: bool = False
     annotated: str | None = None
+    segment: object | None = None  # --split: the segments.Segment of the input this job does
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -55,6 +56,7 @@ class Outcome:
     lines: list[str] = field(default_factory=list)  # the summary and what else went to stdout
     peak_rss_mb: float = 0.0
     attempts: int = 1
+    columns: tuple[str, ...] = ()  # the pipeline's CSV header, for joining a split input
 
     @property
     def ok(self) -> bool:
@@ -72,6 +74,10 @@ def open_job_source(job: Job, rotate: str):
     from ..sources import ImageSequenceSource, open_source
 
     item = job.input
+    if job.segment is not None:
+        from ..segments import SegmentSource
+
+        return SegmentSource(item.path, job.segment, rotate=rotate)
     if item.images is not None:
         return ImageSequenceSource(list(item.images), fps=job.fps or 1.0, stills=job.stills,
                                    name=item.path, folder=item.path, rotate=rotate)
@@ -86,7 +92,7 @@ def run_job(pipeline, job: Job, progress: Callable[[int, int | None], object] | 
     from ..annotate import marks as drawn
     from ..sources import VideoSource
 
-    outcome = Outcome(job.index, FAILED)
+    outcome = Outcome(job.index, FAILED, columns=pipeline.columns)
     marks: list | None = None if job.annotated is None else []
     keep = None if marks is None else (lambda affect: marks.append(drawn(affect)))
     summary = None

@@ -19,6 +19,7 @@ class BatchProgress:
         self.started = time.monotonic()
         self.failures = self.finished_frames = 0
         self.running: dict[int, int] = {}  # frames so far of the jobs being processed
+        self.totals: dict[int, int] = {}  # frames each job will have, where known
         disable = quiet or None  # None: tqdm shows itself only on a terminal
         if self.single:
             self.bar = tqdm(total=None, unit="frame", desc=single_name, disable=disable,
@@ -38,11 +39,19 @@ class BatchProgress:
 
     def frames_done(self, index: int, frames: int, total: int | None) -> None:
         self.running[index] = frames
-        if self.single:
-            if total and self.bar.total != total:
-                self.bar.total = total
-            self.bar.update(frames - self.bar.n)
+        if total:
+            self.totals[index] = total
+        if self.single:  # one input, perhaps in several segments
+            whole = sum(self.totals.values()) or None
+            if self.bar.total != whole:
+                self.bar.total = whole
+            self.bar.update(self.frames - self.bar.n)
         self._postfix()
+
+    def part_done(self, index: int, frames: int) -> None:
+        """A segment of a split input is finished: its frames count, the input is not done."""
+        self.running.pop(index, None)
+        self.finished_frames += frames
 
     def finished(self, outcome: Outcome, count: bool = True) -> None:
         """One job over: its lines printed above the bar; `count` False for a skipped one."""

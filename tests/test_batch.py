@@ -23,10 +23,12 @@ CLIPS = ("codecs/h264_aac.mp4", "codecs/vp8_opus.webm", "single_face.mp4")
 
 @pytest.fixture(scope="module")
 def corpus(video, tmp_path_factory) -> Path:
-    """Three good clips, a junk file named .mp4 and an empty one."""
+    """Three good clips, a truncated one, a junk file named .mp4 and an empty one."""
     folder = tmp_path_factory.mktemp("corpus")
     for name in CLIPS:
         shutil.copy(video(name), folder / Path(name).name)
+    whole = video("codecs/video_01.mp4").read_bytes()
+    (folder / "truncated.mp4").write_bytes(whole[: len(whole) // 2])
     (folder / "junk.mp4").write_bytes(os.urandom(4096))
     (folder / "empty.mp4").write_bytes(b"")
     return folder
@@ -53,14 +55,14 @@ def serial(corpus, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]
 
 def test_workers_write_the_same_bytes_as_one_process(corpus, serial, tmp_path):
     one, result = serial
-    assert result.returncode == 1, result.stderr  # the junk and the empty file
-    assert "2 of 5 inputs failed" in result.stderr
+    assert result.returncode == 1, result.stderr  # the truncated, the junk and the empty file
+    assert "3 of 6 inputs failed" in result.stderr
     two = tmp_path / "two"
     result = cli("process", corpus, "-o", two, "--workers", "2", "--jsonl",
                  "--format", "csv,parquet")
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     outputs = sorted(p.name for p in one.iterdir() if p.name != NAME)
-    assert len(outputs) == 3 * 3 and outputs == sorted(p.name for p in two.iterdir()
+    assert len(outputs) == 4 * 3 and outputs == sorted(p.name for p in two.iterdir()
                                                        if p.name != NAME)
     for name in outputs:
         assert comparable(one / name) == comparable(two / name), name
@@ -69,15 +71,19 @@ def test_workers_write_the_same_bytes_as_one_process(corpus, serial, tmp_path):
 def test_the_manifest_says_what_became_of_every_input(corpus, serial):
     out, _ = serial
     rows = manifest(out)
-    assert tuple(rows.reset_index().columns) == COLUMNS and len(rows) == 5
+    assert tuple(rows.reset_index().columns) == COLUMNS and len(rows) == 6
     done = rows[rows.status == "done"]
     assert sorted(Path(p).name for p in done.index) == sorted(Path(c).name for c in CLIPS)
     assert (done.frames > 0).all() and (done.face_frames > 0).all() and (done.tracks >= 1).all()
     assert (done.peak_rss_mb > 100).all()  # a worker's memory, for planning a cluster
     assert all(Path(o.split(";")[0]).is_file() for o in done.output)
     failed = rows[rows.status == "failed"]
-    assert sorted(Path(p).name for p in failed.index) == ["empty.mp4", "junk.mp4"]
-    assert all(failed.error.str.len() > 10) and (failed.output == "").all()
+    assert sorted(Path(p).name for p in failed.index) == ["empty.mp4", "junk.mp4",
+                                                          "truncated.mp4"]
+    assert all(failed.error.str.len() > 10) and not failed.error.str.contains("\n").any()
+    assert (failed.loc[[p for p in failed.index if "truncated" not in p]].output == "").all()
+    # the rows before the cut are kept, and the error says where it stopped
+    assert "ends early" in failed.loc[str(corpus / "truncated.mp4")].error
     options = json.loads(done.options.iloc[0])
     assert options["formats"] == ["csv", "parquet", "jsonl"] and options["pipeline"]["temporal"] == "ap"
     assert (rows.version == __import__("affectstream").__version__).all()
@@ -87,22 +93,26 @@ def test_the_manifest_says_what_became_of_every_input(corpus, serial):
 def test_a_rerun_skips_what_is_done_and_retries_what_failed(corpus, tmp_path):
     out = tmp_path / "out"
     first = cli("process", corpus, "-o", out, "--workers", "2")
-    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.csv") if p.name != NAME}
+    def stamps() -> dict[str, int]:  # of the finished outputs (the truncated file's is retried)
+        return {p.name: p.stat().st_mtime_ns for p in out.glob("*.csv")
+                if p.name not in (NAME, "truncated.csv")}
+
+    before = stamps()
     again = cli("process", corpus, "-o", out, "--workers", "2")
-    assert first.returncode == again.returncode == 1  # the two bad inputs fail again
+    assert first.returncode == again.returncode == 1  # the three bad inputs fail again
     assert again.stdout.count("skipped, done earlier with the same options") == 3
-    assert stamps == {p.name: p.stat().st_mtime_ns for p in out.glob("*.csv") if p.name != NAME}
+    assert len(before) == 3 and stamps() == before
     rows = manifest(out)
-    assert sorted(rows.status) == ["failed", "failed", "skipped", "skipped", "skipped"]
+    assert sorted(rows.status) == ["failed"] * 3 + ["skipped"] * 3
     # a skipped row keeps what was measured when it was done
     assert (rows[rows.status == "skipped"].frames > 0).all()
     # other options, or --overwrite: done again
     changed = cli("process", corpus, "-o", out, "--workers", "2", "--max-faces", "2")
-    assert "skipped" not in changed.stdout
-    assert sorted(manifest(out).status) == ["done", "done", "done", "failed", "failed"]
+    assert "skipped, done earlier" not in changed.stdout
+    assert sorted(manifest(out).status) == ["done"] * 3 + ["failed"] * 3
     forced = cli("process", corpus, "-o", out, "--workers", "1", "--max-faces", "2",
                  "--overwrite")
-    assert "skipped" not in forced.stdout
+    assert "skipped, done earlier" not in forced.stdout
 
 
 def test_an_output_removed_or_an_input_changed_is_done_again(video, tmp_path):
@@ -115,15 +125,16 @@ def test_an_output_removed_or_an_input_changed_is_done_again(video, tmp_path):
     (out / "h264_aac.csv").unlink()
     (clips / "vp8_opus.webm").touch()  # a new modification time: perhaps new content
     again = cli("process", clips, "-o", out, "--workers", "1")
-    assert again.returncode == 0 and "skipped" not in again.stdout
+    assert again.returncode == 0 and "skipped, done earlier" not in again.stdout
     assert (out / "h264_aac.csv").is_file()
 
 
 def test_a_manifest_cut_by_a_kill_keeps_its_finished_rows(tmp_path):
     path = tmp_path / NAME
     header = ",".join(COLUMNS)
-    good = '/a.mp4,10,t,done,5,5,1,0.50,900,1,,/o/a.csv,"{""x"": 1}",0.4.0,2026-11-30T00:00:00'
-    cut = '/b.mp4,10,t,done,5,5,1,0.50,900,1,,/o/b.csv,"{""x'
+    good = ('/a.mp4,10,t,done,5,5,1,0.50,h:1,800.0,900,1,,/o/a.csv,"{""x"": 1}",0.4.0,'
+            '2026-11-30T00:00:00')
+    cut = '/b.mp4,10,t,done,5,5,1,0.50,h:1,800.0,900,1,,/o/b.csv,"{""x'
     path.write_text("\r\n".join([header, good, cut]))
     rows = read_manifest(path)
     assert list(rows) == ["/a.mp4"] and rows["/a.mp4"]["options"] == '{"x": 1}'
@@ -205,7 +216,11 @@ def test_ctrl_c_keeps_what_is_finished_and_a_rerun_goes_on(video, tmp_path):
     assert manifest(out).status.tolist() == ["done"]
     again = cli("process", clips, "-o", out, "--workers", "2", "--temporal", "none")
     assert again.returncode == 0 and again.stdout.count("skipped") == 1
-    assert (out / "long.csv").is_file() and not (out / "long.csv.partial").exists()
+    assert (out / "long.csv").is_file() and not list(out.glob("*.partial"))
+    rows = manifest(out)  # complete: both inputs, each once
+    assert sorted(zip(map(lambda p: Path(p).name, rows.index), rows.status)) == [
+        ("long.mp4", "done"), ("short.mp4", "skipped")]
+    assert rows.loc[str(clips / "long.mp4")].frames == 472
 
 
 def test_dataset_is_one_parquet_dataset_partitioned_by_input(corpus, serial, tmp_path):
@@ -213,10 +228,10 @@ def test_dataset_is_one_parquet_dataset_partitioned_by_input(corpus, serial, tmp
     polars, duckdb = pytest.importorskip("polars"), pytest.importorskip("duckdb")
     data = tmp_path / "data"
     result = cli("process", corpus, "--dataset", data, "--workers", "2")
-    assert result.returncode == 1  # the junk and the empty file
+    assert result.returncode == 1  # the truncated, the junk and the empty file
     parts = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.parquet"))
     assert parts == ["input=h264_aac/part-0.parquet", "input=single_face/part-0.parquet",
-                     "input=vp8_opus/part-0.parquet"]
+                     "input=truncated/part-0.parquet", "input=vp8_opus/part-0.parquet"]
     assert (data / f"_{NAME}").is_file() and not list(data.rglob("*.partial"))
     table = pd.read_parquet(data)
     one, _ = serial
@@ -230,5 +245,5 @@ def test_dataset_is_one_parquet_dataset_partitioned_by_input(corpus, serial, tmp
     query = f"select input, count(*) from read_parquet('{data}/*/*.parquet', " \
             "hive_partitioning = true) group by input order by input"
     counts = duckdb.sql(query).fetchall()
-    assert [name for name, _ in counts] == ["h264_aac", "single_face", "vp8_opus"]
+    assert [name for name, _ in counts] == ["h264_aac", "single_face", "truncated", "vp8_opus"]
     assert sum(n for _, n in counts) == len(table)

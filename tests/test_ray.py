@@ -35,7 +35,9 @@ def test_ray_actors_write_the_same_bytes_and_redo_a_killed_actors_file(clips, tm
     _kill_holder(out / "long.csv.partial", timeout=180)  # the actor, by kill -9
     _, stderr = run.communicate(timeout=600)
     assert run.returncode == 0 and "Traceback" not in stderr, stderr
-    assert (manifest(out).status == "done").all()
+    rows = manifest(out)
+    assert (rows.status == "done").all()
+    assert rows.loc[str(clips / "long.mp4")].attempts == 2  # the manifest says it was redone
     for name in ("long.csv", "h264_aac.csv", "vp8_opus.csv"):
         assert (out / name).read_bytes() == (one / name).read_bytes(), name
     assert not list(out.glob("*.partial"))

@@ -4,7 +4,9 @@ pool worker or a Ray actor, ending in an `Outcome` that never raises for a bad i
 from __future__ import annotations
 
 import logging
+import os
 import resource
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -55,6 +57,8 @@ class Outcome:
     outputs: tuple[str, ...] = ()
     lines: list[str] = field(default_factory=list)  # the summary and what else went to stdout
     peak_rss_mb: float = 0.0
+    rss_mb: float = 0.0  # the worker's resident memory when the job ended: a leak shows here
+    worker: str = ""  # host:pid of the process that did it
     attempts: int = 1
     columns: tuple[str, ...] = ()  # the pipeline's CSV header, for joining a split input
 
@@ -67,6 +71,15 @@ def peak_rss_mb() -> float:
     """This process's peak resident memory so far, in MiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes there, KiB here
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MiB (the peak where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return peak_rss_mb()
 
 
 def open_job_source(job: Job, rotate: str):
@@ -124,7 +137,8 @@ def run_job(pipeline, job: Job, progress: Callable[[int, int | None], object] | 
         outcome.frames, outcome.face_frames = summary.frames, summary.frames_with_face
         outcome.tracks, outcome.seconds = len(summary.ids), summary.seconds
     outcome.outputs = tuple(p for p in job.outputs if Path(p).is_file())
-    outcome.peak_rss_mb = peak_rss_mb()
+    outcome.peak_rss_mb, outcome.rss_mb = peak_rss_mb(), rss_mb()
+    outcome.worker = f"{socket.gethostname()}:{os.getpid()}"
     return outcome
 
 

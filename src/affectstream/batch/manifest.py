@@ -19,7 +19,8 @@ from .jobs import DONE, SKIPPED, Job, Outcome
 
 NAME = "affectstream-batch.csv"
 COLUMNS = ("path", "size", "modified", "status", "frames", "face_frames", "tracks", "seconds",
-           "peak_rss_mb", "attempts", "error", "output", "options", "version", "finished")
+           "worker", "rss_mb", "peak_rss_mb", "attempts", "error", "output", "options", "version",
+           "finished")
 OUTPUT_SEPARATOR = ";"  # several formats: their paths in one cell
 
 
@@ -39,7 +40,8 @@ class Identity:
         try:
             stats = [f.stat() for f in files]
         except OSError:  # a URL, a camera, a file gone: never skipped
-            return cls(path if "://" in path else os.path.abspath(path), -1, "")
+            named = "://" in path or path.startswith("webcam:")
+            return cls(path if named else os.path.abspath(path), -1, "")
         latest = max((s.st_mtime_ns for s in stats), default=0)
         when = datetime.datetime.fromtimestamp(latest / 1e9, datetime.timezone.utc)
         return cls(os.path.abspath(path), sum(s.st_size for s in stats),
@@ -76,12 +78,14 @@ class Manifest:
             "path": identity.path, "size": str(identity.size), "modified": identity.modified,
             "status": outcome.status, "frames": str(outcome.frames),
             "face_frames": str(outcome.face_frames), "tracks": str(outcome.tracks),
-            "seconds": f"{outcome.seconds:.2f}", "peak_rss_mb": f"{outcome.peak_rss_mb:.0f}",
+            "seconds": f"{outcome.seconds:.2f}", "worker": outcome.worker,
+            "rss_mb": f"{outcome.rss_mb:.1f}", "peak_rss_mb": f"{outcome.peak_rss_mb:.0f}",
             "attempts": str(outcome.attempts),
             "error": " ".join(outcome.error.splitlines()),  # one row, one line
             "output": OUTPUT_SEPARATOR.join(outcome.outputs),
             "options": self.options, "version": self.version,
-            "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="milliseconds"),
         })
 
     def _append(self, row: dict[str, str]) -> None:

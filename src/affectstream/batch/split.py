@@ -86,7 +86,9 @@ def join(cut: Split, outcomes: dict[int, Outcome], options) -> Outcome:
     failed = next((o for o in parts if not o.ok), None)
     outcome = Outcome(cut.job.index, FAILED, error=failed.error if failed else "",
                       attempts=max(o.attempts for o in parts),
-                      peak_rss_mb=max(o.peak_rss_mb for o in parts))
+                      peak_rss_mb=max(o.peak_rss_mb for o in parts),
+                      rss_mb=max(o.rss_mb for o in parts),
+                      worker=",".join(sorted({o.worker for o in parts if o.worker})))
     columns = next((o.columns for o in parts if o.columns), None)
     if columns is None:  # no segment ran at all (their workers died)
         shutil.rmtree(cut.folder, ignore_errors=True)

@@ -13,9 +13,10 @@ its processes (workers, Ray's daemons) together, and whether every output is byt
 `--workers 1`'s.
 
 `--rss-files N` runs N short files on two workers and prints each worker's resident memory slope
-(MiB per 100 files, least squares over the files it did). `--split-copies K` joins the Wolfgang
-clip K times into one file and runs it whole and with `--split --workers 2`: wall time, the mean
-absolute valence/arousal difference away from the first second of each segment, and the face ids.
+(MiB per 100 files, least squares over the files it did after its first ten). `--split-copies K`
+joins the Wolfgang clip K times into one file and runs it whole and with `--split --workers 2`:
+wall time, the mean absolute valence/arousal difference away from the first second of each
+segment, and the face ids.
 0 skips either.
 The first seconds of every run are start-up (spawning workers, `ray.init`), part of the cost.
 """
@@ -42,6 +43,7 @@ SHARED = Path(os.environ.get("AFFECTSTREAM_SHARED", ROOT.parent / "shared"))
 CLIPS = ("video/codecs/h264_aac.mp4", "video/codecs/mp4v_aac.mp4", "video/codecs/vp8_opus.webm",
          "video/codecs/xvid_aac.avi", "video/codecs/video_01.mp4", "video/single_face.mp4",
          "video/WolfgangLanger_Pexels.mp4")
+WARM_FILES = 10  # a worker's first files fill its allocators' caches: its memory rises, then holds
 CONFIGURATIONS = {"local1": ("--workers", "1"), "local2": ("--workers", "2"),
                   "ray2": ("--engine", "ray", "--workers", "2")}
 
@@ -137,11 +139,14 @@ def rss_slope(folder: Path, files: int) -> None:
     seconds, _, _ = timed(["process", str(inputs), "-o", str(folder / "many_out"), "-q",
                            "--workers", "2"])
     rows = pd.read_csv(folder / "many_out" / "affectstream-batch.csv", keep_default_na=False)
-    print(f"\nworker memory over {files} files ({seconds:.0f} s, --workers 2):")
+    print(f"\nworker memory over {files} files ({seconds:.0f} s, --workers 2; the slope is fitted "
+          f"after each worker's first {WARM_FILES} files, which fill caches):")
     for worker, done in rows.sort_values("finished").groupby("worker"):
-        slope = np.polyfit(np.arange(len(done)), done.rss_mb.to_numpy(float), 1)[0]
-        print(f"  {worker}: {len(done)} files, RSS {done.rss_mb.iloc[0]:.0f} -> "
-              f"{done.rss_mb.iloc[-1]:.0f} MiB, slope {100 * slope:+.1f} MiB per 100 files")
+        rss = done.rss_mb.to_numpy(float)
+        slope = np.polyfit(np.arange(len(rss) - WARM_FILES), rss[WARM_FILES:], 1)[0]
+        print(f"  {worker}: {len(rss)} files, RSS after the 1st {rss[0]:.0f} MiB, after the "
+              f"{WARM_FILES}th {rss[WARM_FILES - 1]:.0f}, after the last {rss[-1]:.0f}; slope "
+              f"{100 * slope:+.1f} MiB per 100 files")
 
 
 def concatenated(source: Path, copies: int, target: Path) -> None:
@@ -186,8 +191,8 @@ def split_check(folder: Path, copies: int, temporal: str) -> None:
         gap = (whole[column] - cut[column]).abs()
         print(f"  {column}: mean |difference| {gap[settled].mean():.4f} away from the first "
               f"second of each segment, {gap.mean():.4f} over all frames, max {gap.max():.4f}")
-    print(f"  face ids: whole {sorted(whole.face_id.dropna().unique().astype(int))}, "
-          f"split {sorted(cut.face_id.dropna().unique().astype(int))}")
+    ids = [sorted(int(i) for i in table.face_id.dropna().unique()) for table in (whole, cut)]
+    print(f"  face ids: whole {ids[0]}, split {ids[1]}")
 
 
 def main() -> None:
@@ -195,7 +200,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=4)
     parser.add_argument("--engines", default="local1,local2,ray2")
     parser.add_argument("--temporal", default="ap")
-    parser.add_argument("--rss-files", type=int, default=100)
+    parser.add_argument("--rss-files", type=int, default=200)  # 100 for each of two workers
     parser.add_argument("--split-copies", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="affectstream-scale-") as tmp:

@@ -497,7 +497,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    from .heap import limit_arenas
     from .logs import filter_native_logs
+
+    limit_arenas()  # before MediaPipe's threads start: the heap stays flat over many inputs
 
     try:
         with _interrupt_deferred():  # the choices come from the registry: PyTorch loads here

@@ -14,6 +14,7 @@ import numpy as np
 from .assets import resolve
 from .errors import AffectStreamError
 from .geometry import align_face, box_iou, euler_from_matrix
+from .heap import trim
 from .landmarker import Landmarker
 from .logs import quiet_native_logs
 from .small_faces import MIN_SEARCH_SCORE, TileSearch, roi_window
@@ -192,6 +193,7 @@ class FaceTracker:
     def reset(self) -> None:
         """Start a new timeline: MediaPipe's state and the track ids start over (ids from 0)."""
         self._close_tasks()
+        trim()  # what the closed tasks freed, back to the OS: one input after another stays flat
         self.tracks = TrackAssigner(self.max_gap)
         self.search.reset()
         self._open()

@@ -17,6 +17,7 @@ import logging
 import os
 from collections import deque
 
+from .. import heap
 from ..cores import THREAD_VARIABLES
 from ..errors import AffectStreamError
 from .jobs import FAILED, Job, Outcome
@@ -24,7 +25,8 @@ from .jobs import FAILED, Job, Outcome
 TASK_RETRIES = 1  # a file whose actor dies is redone once, on the restarted actor
 LOCAL_ENVIRONMENT = {"RAY_AUTH_MODE": "disabled",  # a throw-away cluster of this process
                      "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # with the 127.0.0.1 node address
-                     "RAY_USAGE_STATS_ENABLED": "0"}  # no report to Ray's makers nobody asked for
+                     "RAY_USAGE_STATS_ENABLED": "0",  # no report to Ray's makers nobody asked for
+                     "RAY_enable_metrics_collection": "0"}  # nobody reads them: CPU for the work
 log = logging.getLogger("affectstream")
 
 
@@ -69,8 +71,8 @@ class RayEngine:
         ray = _ray()
         started = self._connect(ray)
         actor_class = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=TASK_RETRIES,
-                                 runtime_env={"env_vars": {n: "1" for n in THREAD_VARIABLES}}
-                                 )(WarmPipeline)
+                                 runtime_env={"env_vars": {**{n: "1" for n in THREAD_VARIABLES},
+                                                           **heap.ENVIRONMENT}})(WarmPipeline)
         actors = [actor_class.remote(self.options_json) for _ in range(min(self.size, len(jobs)))]
         pending, running = deque(jobs), {}
         try:

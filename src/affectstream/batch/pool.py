@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
+from .. import heap
 from ..cores import THREAD_VARIABLES
 from ..errors import AffectStreamError
 from .jobs import FAILED, Job, Outcome
@@ -148,9 +149,11 @@ class ProcessPool:
 
 @contextlib.contextmanager
 def _capped_environment():
-    """The native thread caps in the environment a new process inherits, then as before."""
-    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
-    os.environ.update({name: "1" for name in THREAD_VARIABLES})
+    """The native thread caps and the heap's arena limit in the environment a new process
+    inherits, then as before."""
+    settings = {**{name: "1" for name in THREAD_VARIABLES}, **heap.ENVIRONMENT}
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         yield
     finally:

@@ -85,7 +85,8 @@ def test_the_manifest_says_what_became_of_every_input(corpus, serial):
     # the rows before the cut are kept, and the error says where it stopped
     assert "ends early" in failed.loc[str(corpus / "truncated.mp4")].error
     options = json.loads(done.options.iloc[0])
-    assert options["formats"] == ["csv", "parquet", "jsonl"] and options["pipeline"]["temporal"] == "ap"
+    assert options["formats"] == ["csv", "parquet", "jsonl"]
+    assert options["pipeline"]["temporal"] == "ap"
     assert (rows.version == __import__("affectstream").__version__).all()
     assert (rows["size"] == [(Path(p).stat().st_size) for p in rows.index]).all()
 
@@ -247,3 +248,11 @@ def test_dataset_is_one_parquet_dataset_partitioned_by_input(corpus, serial, tmp
     counts = duckdb.sql(query).fetchall()
     assert [name for name, _ in counts] == ["h264_aac", "single_face", "truncated", "vp8_opus"]
     assert sum(n for _, n in counts) == len(table)
+
+
+def test_a_pipeline_the_workers_cannot_build_is_one_clear_error(video, tmp_path):
+    result = cli("process", video("codecs/h264_aac.mp4"), video("codecs/vp8_opus.webm"), "-o",
+                 tmp_path, "--workers", "2", "--landmarker", tmp_path / "none.task")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"affectstream: error: {tmp_path / 'none.task'}: model file not found"]

@@ -41,3 +41,12 @@ def test_ray_actors_write_the_same_bytes_and_redo_a_killed_actors_file(clips, tm
     for name in ("long.csv", "h264_aac.csv", "vp8_opus.csv"):
         assert (out / name).read_bytes() == (one / name).read_bytes(), name
     assert not list(out.glob("*.partial"))
+
+
+def test_a_pipeline_the_actors_cannot_build_is_one_clear_error(clips, tmp_path):
+    result = cli("process", clips / "h264_aac.mp4", clips / "vp8_opus.webm", "-o", tmp_path,
+                 "--engine", "ray", "--workers", "2", "--landmarker", tmp_path / "none.task")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"affectstream: error: the Ray workers cannot build the pipeline: "
+        f"{tmp_path / 'none.task'}: model file not found")

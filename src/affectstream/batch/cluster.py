@@ -45,14 +45,19 @@ class WarmPipeline:
     def __init__(self, options_json: str):
         from .worker import warm_pipeline
 
-        self.pipeline = warm_pipeline(options_json)
-        self.calls = 0
+        self.calls, self.broken = 0, None
+        try:
+            self.pipeline = warm_pipeline(options_json)
+        except AffectStreamError as e:  # said once by the driver, not as Ray's actor tracebacks
+            self.pipeline, self.broken = None, str(e)
 
     def run(self, job: Job) -> Outcome:
         import ray
 
         from .jobs import run_job
 
+        if self.broken is not None:
+            return Outcome(job.index, FAILED, error=self.broken, fatal=True)
         # Ray retries the call a dying actor held on the actor it restarts: its first call
         retried = ray.get_runtime_context().was_current_actor_reconstructed and self.calls == 0
         self.calls += 1
@@ -106,14 +111,15 @@ class RayEngine:
     @staticmethod
     def _outcome(ray, ref, job: Job) -> Outcome:
         try:
-            return ray.get(ref)
-        except ray.exceptions.ActorDiedError as e:
-            cause = getattr(e, "error_msg", None) or str(e)
-            if "__init__" in cause or "AffectStreamError" in cause:  # the pipeline cannot start
-                raise AffectStreamError(f"the Ray workers cannot build the pipeline: "
-                                        f"{cause.strip().splitlines()[-1]}") from None
+            outcome = ray.get(ref)
+        except ray.exceptions.ActorDiedError:
             why = "its Ray actor died while processing it"
         except ray.exceptions.RayError as e:
             why = f"its Ray task failed ({type(e).__name__}: {str(e).strip().splitlines()[-1]})"
+        else:
+            if outcome.fatal:
+                raise AffectStreamError(f"the Ray workers cannot build the pipeline: "
+                                        f"{outcome.error}")
+            return outcome
         return Outcome(job.index, FAILED, attempts=1 + TASK_RETRIES,
                        error=f"{job.input.path}: {why}, {1 + TASK_RETRIES} times")

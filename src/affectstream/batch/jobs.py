@@ -61,6 +61,7 @@ class Outcome:
     worker: str = ""  # host:pid of the process that did it
     attempts: int = 1
     columns: tuple[str, ...] = ()  # the pipeline's CSV header, for joining a split input
+    fatal: bool = False  # the worker cannot run anything (its pipeline could not be built)
 
     @property
     def ok(self) -> bool:

@@ -128,9 +128,9 @@ def _dataset_parts(paths: list[str], folder: str) -> list[tuple[type, str]]:
     from urllib.parse import quote
 
     from .inputs import unique_names
-    from .writers.parquet import DatasetPart, _arrow
+    from .writers.parquet import DatasetPart, pyarrow_modules
 
-    _arrow()  # no pyarrow: the error now, before any work
+    pyarrow_modules()  # no pyarrow: the error now, before any work
     return [(DatasetPart, str(Path(folder) / f"input={quote(name, safe='')}" / "part-0.parquet"))
             for name in unique_names(paths)]
 

@@ -19,7 +19,8 @@ from ..types import Affect
 ROWS_PER_GROUP = 8192  # a row group: large enough to compress well, small enough to hold
 
 
-def _arrow():
+def pyarrow_modules():
+    """(pyarrow, pyarrow.parquet); AffectStreamError naming the [parquet] extra without them."""
     try:
         import pyarrow
         import pyarrow.parquet
@@ -31,7 +32,7 @@ def _arrow():
 
 def arrow_type(name: str):
     """The Arrow type of a result column: its `column_dtype`, nullable as every Arrow type is."""
-    pa, _ = _arrow()
+    pa, _ = pyarrow_modules()
     return {"int64": pa.int64(), "Int64": pa.int64(), "bool": pa.bool_(),
             "str": pa.string()}.get(column_dtype(name), pa.float64())
 
@@ -56,7 +57,7 @@ class ParquetWriter:
         return path.with_name(path.name + ".partial")
 
     def open(self, path: str | os.PathLike, columns: tuple[str, ...], options=None) -> None:
-        pa, pq = _arrow()
+        pa, pq = pyarrow_modules()
         self.path = Path(path)
         self.partial = self.partial_path(self.path)
         self.columns = tuple(columns)
@@ -71,7 +72,7 @@ class ParquetWriter:
             self._flush()
 
     def _flush(self) -> None:
-        pa, _ = _arrow()
+        pa, _ = pyarrow_modules()
         if not self._rows:
             return
         cells = list(zip(*self._rows))

@@ -1,5 +1,5 @@
 """The Gradio demo driven in Debian's headless Chromium (Playwright), with a video file as the
-camera.
+camera: the WebRTC path, the JPEG path it falls back to, and the video tab.
 
 Select with `-m browser`, leave out with `-m "not browser"`. Skips with the reason where Chromium,
 ffmpeg (to make the fake camera's y4m) or Playwright is missing. Screenshots go to the test's
@@ -21,7 +21,9 @@ pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+         "--allow-loopback-in-peer-connection"]  # WebRTC on 127.0.0.1 only
+NO_WEBRTC = "delete window.RTCPeerConnection;"  # a browser without WebRTC: the JPEG path
 # Timestamps taken inside the page: each frame upload (a POST to the stream endpoint), each new
 # reading shown, and each update of the three plot images.
 PROBE = """
@@ -76,7 +78,8 @@ def browser_setup(shared, model, tmp_path_factory):
                "--port", str(port)]
     # a native crash leaves a trace; Gradio's folder in the test's, to look into
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, "GRADIO_TEMP_DIR": str(folder / "gradio")})
+                              env={**os.environ, "GRADIO_TEMP_DIR": str(folder / "gradio"),
+                                   "AFFECTSTREAM_ICE_HOSTS": "127.0.0.1"})
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:
@@ -97,11 +100,45 @@ def browser_setup(shared, model, tmp_path_factory):
     log.close()
 
 
-def _open(browser, url):
+def _open(browser, url, script=PROBE):
     page = browser.new_context(viewport={"width": 1300, "height": 1500}).new_page()
-    page.add_init_script(PROBE)
+    page.add_init_script(script)
     page.goto(url)
     return page
+
+
+def test_webrtc_path_streams_at_camera_rate(browser_setup, capsys):
+    from affectstream.demo.timing import browser_latency
+
+    browser, url, folder = browser_setup
+    page = _open(browser, url, "window.__affectProbe = {};")
+    page.locator("#rtc-start").click()
+    page.wait_for_function("() => (window.__affectProbe.shown || []).length >= 5", timeout=60000)
+    started = page.evaluate("performance.now()")
+    page.wait_for_timeout(8000)
+    probe = page.evaluate("window.__affectProbe")
+    page.screenshot(path=str(folder / "webrtc.png"), full_page=True)
+    figures = browser_latency(probe, since=started)
+    report = (f"webrtc path: {figures['results']} results shown in {figures['seconds']:.1f} s = "
+              f"{figures['per_second']:.1f}/s; capture→shown p50 {figures['capture_p50']:.0f} ms, "
+              f"p95 {figures['capture_p95']:.0f} ms; encoder→shown p50 "
+              f"{figures['encoded_p50']:.0f} ms, p95 {figures['encoded_p95']:.0f} ms")
+    with capsys.disabled():  # the figures belong in the CI log, pass or fail
+        print(f"\n{report}")
+    (folder / "figures_webrtc.txt").write_text(report + "\n")
+    assert probe["path"] == "webrtc"
+    assert page.locator(".affect-path").inner_text() == "Path: WebRTC video stream"
+    assert figures["results"] >= 40  # frames keep coming, each drawn once
+    frames = [f for _, _, f in probe["shown"]]
+    assert frames == sorted(set(frames))
+    assert "1 face(s)" in page.locator("#rtc-status").inner_text()
+    # drawn in the browser: the overlay holds the face box's green pixels
+    green = page.evaluate("""() => { const c = document.querySelector('.affect-overlay');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i + 1] > 150 && d[i] < 100) n++; return n; }""")
+    assert green > 100
+    assert page.locator("#jpeg-path").is_hidden()  # the fallback stays out of the way
+    page.context.close()
 
 
 def _start_camera(page):
@@ -114,9 +151,11 @@ def _reading(page) -> dict:
                          "plots: window.__plots})")
 
 
-def test_webcam_tab_shows_live_affect_and_sessions_stay_apart(browser_setup, capsys):
+def test_jpeg_fallback_shows_live_affect_and_sessions_stay_apart(browser_setup, capsys):
     browser, url, folder = browser_setup
-    first = _open(browser, url)
+    first = _open(browser, url, NO_WEBRTC + PROBE)
+    assert "JPEG frames over HTTP (WebRTC not available: this browser has no WebRTC)" in \
+        first.locator(".affect-path").inner_text()
     _start_camera(first)
     first.wait_for_function("() => window.__shown.length >= 5", timeout=60000)
     started = first.evaluate("Date.now()")
@@ -128,7 +167,7 @@ def test_webcam_tab_shows_live_affect_and_sessions_stay_apart(browser_setup, cap
     sent = np.array(probe["sent"])
     # Capture → shown: from the upload of the frame the server answered to the page showing it.
     latency = [s[0] - sent[sent <= s[2]].max() for s in shown if (sent <= s[2]).any()]
-    report = (f"webcam tab: {len(shown)} results shown in {seconds:.1f} s = "
+    report = (f"jpeg path: {len(shown)} results shown in {seconds:.1f} s = "
               f"{(len(shown) - 1) / seconds:.1f} frames/s end to end; {len(sent)} frames sent; "
               f"capture→shown p50 {np.percentile(latency, 50):.0f} ms, "
               f"p95 {np.percentile(latency, 95):.0f} ms; plot updates {probe['plots']}")
@@ -144,7 +183,7 @@ def test_webcam_tab_shows_live_affect_and_sessions_stay_apart(browser_setup, cap
     assert first.locator("#emotions").inner_text().strip()
 
     # A second visitor meanwhile: its own tracker, temporal state and frame count.
-    second = _open(browser, url)
+    second = _open(browser, url, NO_WEBRTC + PROBE)
     _start_camera(second)
     second.wait_for_function("() => window.__shown.length >= 3", timeout=60000)
     frames_first, frames_second = (p.evaluate("window.__shown[window.__shown.length - 1][1]")

@@ -36,7 +36,11 @@ def _formats(args) -> list[str]:
     if args.jsonl and "jsonl" not in formats:
         formats.append("jsonl")
     for name in formats:
-        registry.get("writer", name)  # an unknown name fails before any work
+        entry = registry.get("writer", name)  # an unknown name fails before any work
+        if getattr(entry.cls, "live", False):
+            raise AffectStreamError(f"{name} is a live output, not a file format: use "
+                                    f"`affectstream webcam --{name} ...` or `serve`, or "
+                                    f"AffectStream.run(source, outputs=[({name!r}, target)])")
     return formats
 
 

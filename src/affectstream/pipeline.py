@@ -51,7 +51,7 @@ def to_affect(frame: Frame, face: Face | None, out: FrameOutput | None, latency_
     presence: the AU presence thresholds ({} or None: no AUxx_c)."""
     if face is None and (track_id is None or out is None):
         return Affect(frame=frame.index, timestamp=frame.timestamp, latency_ms=latency_ms,
-                      file=frame.file)
+                      file=frame.file, captured_at=frame.captured_at)
     out = out or FrameOutput()
     emotion = None
     if out.emotion is not None:
@@ -67,7 +67,7 @@ def to_affect(frame: Frame, face: Face | None, out: FrameOutput | None, latency_
         **where, valence=out.valence, arousal=out.arousal, valence_std=out.valence_std,
         arousal_std=out.arousal_std, au=au, au_std=_au_dict(out.au_std),
         au_presence=au_presence(au, suck, presence or {}), emotion=emotion,
-        latency_ms=latency_ms, file=frame.file)
+        latency_ms=latency_ms, file=frame.file, captured_at=frame.captured_at)
 
 
 def head_geometry(landmarks: np.ndarray, shape: tuple[int, ...]) -> dict:

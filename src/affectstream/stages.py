@@ -93,7 +93,10 @@ class TemporalModel(Protocol):
 
 @runtime_checkable
 class Writer(Protocol):
-    """A file output registered under a `--format` name; `suffix` names its files (".csv")."""
+    """A file output registered under a `--format` name; `suffix` names its files (".csv").
+
+    A live output (LSL, OSC, WebSocket; live/) has `live = True` and no suffix: `open` takes its
+    address or stream name in place of a path, and `close` returns None."""
 
     suffix: str
 

@@ -93,8 +93,9 @@ class Affect:
     radians, the two eyes' mean direction; au: {"AU01": 0–5, …}, the AUs a model gave (a held
     row may lack some); au_presence: {"AU01": 0 or 1, …} over PRESENCE_AU_NAMES;
     emotion: {"happiness": probability, …}; *_std: the temporal model's standard deviations;
-    file: the image file of the row (image inputs); latency_ms: capture to result. A stage that
-    did not produce a value leaves its field None.
+    file: the image file of the row (image inputs); latency_ms: capture to result;
+    captured_at: the capture instant on time.perf_counter()'s clock (live outputs use it; files
+    do not). A stage that did not produce a value leaves its field None.
     A row with a track_id but no box is a held estimate: the temporal model's reading of a tracked
     face the detector missed in this frame (success is False; no box, pose or emotion).
     """
@@ -120,6 +121,8 @@ class Affect:
     gaze_angle: tuple[float, float] | None = None
     au_presence: dict[str, int] | None = None
     file: str | None = None
+    # time.perf_counter() when the frame was captured: live outputs stamp their samples with it
+    captured_at: float | None = field(default=None, repr=False, compare=False)
 
     @property
     def success(self) -> bool:

@@ -8,6 +8,7 @@ its tab closes (session_files.py).
 """
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -25,6 +26,7 @@ from ..pipeline import AffectStream
 from ..types import Affect, Frame, main_track
 from .pictures import FramePictures
 from .plots import LivePlots
+from .rtc import PeerHub
 from .session_files import CACHE_SWEEP, SessionFiles, describe
 from .uploads import DEFAULT_MAX_UPLOAD_MB, LengthLimit, open_upload, upload_bytes
 from .video import annotate_video, au_strip, save_png, va_timeline
@@ -32,6 +34,9 @@ from .video import annotate_video, au_strip, save_png, va_timeline
 # The settings a visitor can change, in the order the event handlers receive them.
 DEMO_SETTINGS = ("temporal", "max_faces", "au_source")
 MAX_FACES_SHOWN = 10  # the slider's top: more faces than fit legibly on one webcam frame
+STATIC = Path(__file__).with_name("static")
+PAGE_SCRIPTS = (Path(__file__).parents[1] / "live" / "static" / "affect-view.js",
+                STATIC / "webrtc.js")
 
 
 class LiveSession:
@@ -73,6 +78,16 @@ class LiveSession:
                 self.closed = True
                 self.pipeline.close()
         self.pictures.close()
+
+
+def settings_options(settings: dict) -> PipelineOptions:
+    """Live PipelineOptions from the page's settings ({name: value}; missing ones: defaults)."""
+    defaults = {spec.name: spec.default for spec in option_fields(DEMO_SETTINGS)}
+    values = [settings.get(name, defaults[name]) for name in DEMO_SETTINGS]
+    options = demo_options("live", *values)
+    if not 1 <= options.max_faces <= MAX_FACES_SHOWN:
+        raise AffectStreamError(f"max_faces must be 1 to {MAX_FACES_SHOWN}")
+    return options
 
 
 def demo_options(mode: str, *values) -> PipelineOptions:
@@ -228,9 +243,11 @@ def model_cards() -> str:
 
 
 def build_app(max_minutes: float = 10.0, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
-              files: SessionFiles | None = None) -> gr.Blocks:
-    """The demo's page; launch it with `max_file_size=upload_bytes(max_upload_mb)` (main does)."""
+              files: SessionFiles | None = None, peers: PeerHub | None = None) -> gr.Blocks:
+    """The demo's page; launch it with `max_file_size=upload_bytes(max_upload_mb)` (main does).
+    peers: the WebRTC sessions' hub (made here if not given; main closes its own)."""
     files = files or SessionFiles.create()
+    peers = peers or PeerHub(settings_options)
     with gr.Blocks(title="affectstream", analytics_enabled=False, delete_cache=CACHE_SWEEP) as app:
         gr.Markdown("# affectstream\nValence, arousal, FACS action units and emotions from your "
                     f"face, frame by frame. {describe()}", elem_id="storage")
@@ -240,7 +257,9 @@ def build_app(max_minutes: float = 10.0, max_upload_mb: float = DEFAULT_MAX_UPLO
                           "(model cards)", open=False):
             gr.Markdown(model_cards())
         with gr.Tab("Webcam"):
-            webcam_tab(settings, files)
+            webrtc_panel(settings, peers)
+            with gr.Column(elem_id="jpeg-path", elem_classes=["affect-hidden"]):
+                webcam_tab(settings, files)
         with gr.Tab("Video file"):
             video_tab(settings, max_minutes, max_upload_mb, files)
         app.unload(files.forget)  # the tab closed: its uploads and results go now, not in an hour
@@ -248,8 +267,35 @@ def build_app(max_minutes: float = 10.0, max_upload_mb: float = DEFAULT_MAX_UPLO
     return app
 
 
+def webrtc_panel(settings: list[gr.Component], peers: PeerHub) -> None:
+    """The live tab's main path: camera to server as WebRTC video, results drawn in the browser
+    (static/webrtc.js); it reveals the JPEG path (#jpeg-path) where WebRTC cannot run."""
+    head = ("<style>.affect-hidden{display:none!important}"
+            f"{(STATIC / 'webrtc.css').read_text()}</style>"
+            + "".join(f"<script>{p.read_text()}</script>" for p in PAGE_SCRIPTS if p.is_file()))
+
+    def webrtc_offer(offer: dict) -> dict:
+        """A browser's offer {sdp, type, settings} → the answer, or {"error": why}."""
+        if not isinstance(offer, dict):
+            return {"error": "the offer is not an object"}
+        return peers.answer(offer)
+
+    gr.HTML("", js_on_load="window.AffectWebRTC.mount(element, server)", head=head,
+            server_functions=[webrtc_offer], elem_id="webrtc", apply_default_css=False)
+    # the panel's values as JSON, read by the page's script (which cannot see Gradio's state)
+    def as_json(*values) -> str:
+        return json.dumps(dict(zip(DEMO_SETTINGS, values)))
+
+    chosen = gr.Textbox(as_json(*(c.value for c in settings)), visible="hidden",
+                        elem_id="rtc-settings")
+
+    for control in settings:
+        control.change(as_json, settings, chosen, show_progress="hidden")
+
+
 def webcam_tab(settings: list[gr.Component], files: SessionFiles) -> None:
-    """The live tab: camera in, annotated frame, circumplex, timeline, AU bars, emotions out."""
+    """The fallback live path: camera JPEG frames posted to the server, annotated frame,
+    circumplex, timeline, AU bars, emotions back."""
     session = gr.State(None, delete_callback=lambda s: s.close() if s is not None else None)
     with gr.Row():
         camera = gr.Image(sources=["webcam"], streaming=True, label="Camera", type="numpy")
@@ -304,11 +350,13 @@ def main(host: str = "127.0.0.1", port: int = 7860, max_minutes: float = 10.0,
          max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, *, block: bool = True) -> gr.Blocks:
     """Serve the demo; block=False returns the running app (tests close it)."""
     max_file_size, files = upload_bytes(max_upload_mb), SessionFiles.create()
-    app = build_app(max_minutes, max_upload_mb, files)
+    peers = PeerHub(settings_options)
+    app = build_app(max_minutes, max_upload_mb, files, peers)
     try:
         app.launch(server_name=host, server_port=port, show_error=True,
                    max_file_size=max_file_size, prevent_thread_lock=not block)
     finally:
         if block:  # launch returns once the server stopped (Ctrl-C): nothing of it stays behind
             files.forget_all()
+            peers.close()
     return app

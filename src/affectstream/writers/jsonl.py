@@ -22,6 +22,7 @@ from ..types import Affect
 from .csv import open_for_writing
 
 ARRAYS = ("landmarks", "landmarks_3d", "gaze")  # too large for every record: asked for by options
+LOCAL = ("captured_at",)  # an instant on this process's clock: meaningless in a file
 
 
 def plain(value):
@@ -49,7 +50,8 @@ def rounded(points, digits: int) -> list | None:
 
 def affect_dict(a: Affect, options=None) -> dict:
     """A JSON-ready dict of an Affect (plus `success`), with the arrays `options` ask for."""
-    d = {f.name: plain(getattr(a, f.name)) for f in dataclasses.fields(a) if f.name not in ARRAYS}
+    d = {f.name: plain(getattr(a, f.name)) for f in dataclasses.fields(a)
+         if f.name not in ARRAYS + LOCAL}
     d["success"] = a.success
     landmarks = "none" if options is None else options.landmarks
     if landmarks == "478":

@@ -24,7 +24,7 @@ STAGE_OPTIONS = ("max_faces", "max_gap", "landmarker", "frame_model", "weights",
                  "gaze")  # every setting but the mode
 INTERRUPTED = ("affectstream: interrupted; finished rows are kept (CSV files end in .partial); "
                "run the same command again to go on from there")
-NATIVE_COMMANDS = ("process", "webcam", "train", "evaluate")  # those that load MediaPipe
+NATIVE_COMMANDS = ("process", "webcam", "serve", "train", "evaluate")  # those that load MediaPipe
 TRAINED = "trained"  # where `train` writes by default: beside the user, never over shipped weights
 
 
@@ -216,9 +216,15 @@ def cmd_webcam(args) -> int:
 
         # A file given here plays at its own frame rate, as a camera would.
         source = open_source(args.source, fps=args.fps, realtime=Path(args.source).is_file())
-        summary = pipeline.run(source, on_result=show, csv=args.output)
+        summary = pipeline.run(source, on_result=show, csv=args.output, outputs=live_outputs(args))
     print(summary, file=sys.stderr)
     return 0
+
+
+def live_outputs(args) -> list[tuple[str, str]]:
+    """The live outputs `webcam` was asked for: (writer name, target) pairs."""
+    asked = (("lsl", args.lsl), ("osc", args.osc), ("ws", args.ws))
+    return [(name, target) for name, target in asked if target is not None]
 
 
 def _corpus(args) -> tuple[str, str, str] | None:
@@ -327,6 +333,9 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _process_parser(sub)
     _webcam_parser(sub)
+    from .live.serve import add_parser as serve_parser
+
+    serve_parser(sub, STAGE_OPTIONS)
     _plot_parser(sub)
     _train_parser(sub)
     _evaluate_parser(sub)
@@ -414,6 +423,16 @@ def _webcam_parser(sub) -> None:
                         "real time")
     q.add_argument("--fps", type=float, help="ask the camera for this frame rate")
     q.add_argument("-o", "--output", help="also write the rows to this CSV")
+    q.add_argument("--lsl", nargs="?", const="affectstream", metavar="NAME",
+                   help="publish a Lab Streaming Layer stream (type Affect, default name "
+                        "affectstream), one sample per face and frame, stamped with the capture "
+                        "time (pip install 'affectstream[lsl]')")
+    q.add_argument("--osc", metavar="HOST:PORT",
+                   help="send OSC bundles, /affect/<face_id>/valence etc., to this UDP address "
+                        "(pip install 'affectstream[osc]')")
+    q.add_argument("--ws", metavar="HOST:PORT",
+                   help="serve the JSON records to WebSocket clients at ws://HOST:PORT/ws, with a "
+                        "live page at http://HOST:PORT/ (pip install 'affectstream[serve]')")
     add_arguments(q, STAGE_OPTIONS)
     q.set_defaults(func=cmd_webcam)
 

@@ -69,15 +69,17 @@ from websockets.sync.client import connect
 for _ in range(200):
     try: ws = connect(sys.argv[1]); break
     except OSError: time.sleep(0.05)
-print("connected", flush=True)
 delays, times = [], []
-try:
-    while True:
-        message = json.loads(ws.recv(timeout=3))
-        if message.get("type") == "affect" and message.get("captured"):
-            now = time.time(); delays.append((now - message["captured"]) * 1000); times.append(now)
-except Exception:
-    pass
+with ws:
+    print("connected", flush=True)
+    try:
+        while True:
+            message = json.loads(ws.recv(timeout=3))
+            if message.get("type") == "affect" and message.get("captured"):
+                now = time.time(); delays.append((now - message["captured"]) * 1000)
+                times.append(now)
+    except Exception:  # closed by the server at the end, or silent for 3 s
+        pass
 print(json.dumps({"delays": delays, "times": times}))
 """
 

@@ -129,7 +129,7 @@ def test_webrtc_path_streams_at_camera_rate(browser_setup, capsys):
     assert probe["path"] == "webrtc"
     assert page.locator(".affect-path").inner_text() == "Path: WebRTC video stream"
     assert figures["results"] >= 40  # frames keep coming, each drawn once
-    frames = [f for _, _, f in probe["shown"]]
+    frames = [shown[2] for shown in probe["shown"]]
     assert frames == sorted(set(frames))
     assert "1 face(s)" in page.locator("#rtc-status").inner_text()
     # drawn in the browser: the overlay holds the face box's green pixels
@@ -139,6 +139,11 @@ def test_webrtc_path_streams_at_camera_rate(browser_setup, capsys):
     assert green > 100
     assert page.locator("#jpeg-path").is_hidden()  # the fallback stays out of the way
     page.context.close()
+    log = folder / "server.log"  # the tab closed: its session and pipeline are freed
+    deadline = time.monotonic() + 40
+    while "webrtc: session closed" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.5)
 
 
 def _start_camera(page):

@@ -20,8 +20,9 @@ from websockets.exceptions import ConnectionClosed  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from affectstream.errors import AffectStreamError  # noqa: E402
+from affectstream.live.address import is_loopback  # noqa: E402
 from affectstream.live.hub import Hub  # noqa: E402
-from affectstream.live.serve import add_parser, cmd_serve, is_loopback  # noqa: E402
+from affectstream.live.serve import add_parser, cmd_serve  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 SERVING = re.compile(r"serving (http://\S+) \(page\) and (ws://\S+) \(JSON records\)")

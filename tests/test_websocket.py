@@ -280,3 +280,31 @@ def test_a_port_in_use_is_one_clear_error(hub):
         writer.open(f"127.0.0.1:{hub.port}")
     with pytest.raises(AffectStreamError, match="HOST:PORT"):
         writer.open("127.0.0.1:http")
+
+
+def test_pages_of_other_sites_may_not_read_the_feed(caplog):
+    from websockets.exceptions import InvalidStatus
+
+    caplog.set_level(logging.INFO, logger="affectstream")
+    hub = Hub(port=0, origins=("http://localhost:3000",)).start()
+    try:
+        with pytest.raises(InvalidStatus) as refused:  # any site open in the viewer's browser
+            connect(hub.url, origin="http://evil.example")
+        assert refused.value.response.status_code == 403
+        assert any("http://evil.example" in r.getMessage() for r in caplog.records)
+        for origin in (None, f"http://127.0.0.1:{hub.port}", f"http://localhost:{hub.port}",
+                       "http://localhost:3000"):  # programs, the served page, one allowed
+            with connect(hub.url, origin=origin) as ws:
+                assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+    finally:
+        hub.close()
+
+
+def test_json_nested_too_deep_is_one_more_malformed_message(hub, caplog):
+    caplog.set_level(logging.INFO, logger="affectstream")
+    with connect(hub.url) as ws:
+        ws.recv(timeout=10)
+        ws.send("[" * 20_000)  # under the size limit; json.loads raises RecursionError
+        ws.send('{"type": "ping"}')
+        assert json.loads(ws.recv(timeout=10))["type"] == "pong"
+    assert any("not JSON" in r.getMessage() for r in caplog.records)

@@ -430,9 +430,10 @@ def _webcam_parser(sub) -> None:
     q.add_argument("--osc", metavar="HOST:PORT",
                    help="send OSC bundles, /affect/<face_id>/valence etc., to this UDP address "
                         "(pip install 'affectstream[osc]')")
-    q.add_argument("--ws", metavar="HOST:PORT",
-                   help="serve the JSON records to WebSocket clients at ws://HOST:PORT/ws, with a "
-                        "live page at http://HOST:PORT/ (pip install 'affectstream[serve]')")
+    q.add_argument("--ws", nargs="?", const="127.0.0.1:8765", metavar="HOST:PORT",
+                   help="serve the JSON records to WebSocket clients at ws://HOST:PORT/ws "
+                        "(default 127.0.0.1:8765), with a live page at http://HOST:PORT/ "
+                        "(pip install 'affectstream[serve]')")
     add_arguments(q, STAGE_OPTIONS)
     q.set_defaults(func=cmd_webcam)
 

@@ -34,6 +34,8 @@ QUEUE = 64  # messages waiting per client; ~2.5 s of a 25 fps stream
 STALL = 30.0  # seconds a client's socket may stay full before it is disconnected
 CLOSING = 1.0  # seconds clients get to answer the close frame before they are cut off
 COMPLAINTS = 5  # log lines per client about malformed messages; the rest are counted
+MAX_CLIENTS = 100  # publish walks every client's queue on the pipeline thread
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 STATIC = Path(__file__).resolve().parent / "static"
 PAGES = {"/": ("index.html", "text/html; charset=utf-8"),
          "/index.html": ("index.html", "text/html; charset=utf-8"),
@@ -85,8 +87,10 @@ class Hub:
     `hello` fields go into the first message every client gets (`describe` adds more)."""
 
     def __init__(self, host: str = LOOPBACK, port: int = 0, page: bool = True,
-                 queue: int = QUEUE, hello: dict | None = None, stall: float = STALL):
+                 queue: int = QUEUE, hello: dict | None = None, stall: float = STALL,
+                 origins: tuple[str, ...] = ()):
         self.host, self.requested_port, self.page, self.queue_size = host, port, page, queue
+        self.origins = tuple(o.rstrip("/") for o in origins)  # web pages allowed besides its own
         self.stall = stall
         self.hello = {"type": "hello", "version": __version__, **(hello or {})}
         self._lock = threading.Lock()
@@ -232,7 +236,15 @@ class Hub:
         path = request.path.split("?", 1)[0]
         upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
         if upgrade:
-            return None if path in ("/ws", "/") else connection.respond(404, "no feed here: /ws\n")
+            if path not in ("/ws", "/"):
+                return connection.respond(404, "no feed here: /ws\n")
+            origin = request.headers.get("Origin")
+            if not self.allows(origin):  # another site's page in the user's browser
+                log.info("WebSocket: refused a page from %s (allow it with --allow-origin)", origin)
+                return connection.respond(403, f"pages from {origin} may not read this feed\n")
+            if len(self._clients) >= MAX_CLIENTS:
+                return connection.respond(503, f"{MAX_CLIENTS} clients already\n")
+            return None
         if path == "/ws":
             return connection.respond(426, "this is the WebSocket feed; connect with a "
                                            "WebSocket client\n")
@@ -249,6 +261,16 @@ class Hub:
                 del response.headers[header]
             response.headers[header] = value
         return response
+
+    def allows(self, origin: str | None) -> bool:
+        """May a client sent by `origin` read the feed? Programs send no Origin; browsers send
+        the page's, and any site the user visits could otherwise read their face's affect."""
+        if origin is None or "*" in self.origins or origin.rstrip("/") in self.origins:
+            return True
+        own = {f"http://{self.authority}"}
+        if self.host in ("127.0.0.1", "::1", "localhost"):
+            own |= {f"http://{name}:{self.port}" for name in LOOPBACK_NAMES}
+        return origin.rstrip("/") in own
 
     async def _handle(self, connection) -> None:
         """One client: the hello, then its sender task; this task reads what the client sends."""
@@ -313,7 +335,7 @@ class Hub:
             return self._complain(client, f"a binary message ({len(message)} bytes)")
         try:
             request = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):
             return self._complain(client, f"not JSON: {message[:40]!r}")
         if not isinstance(request, dict):
             return self._complain(client, f"JSON {type(request).__name__}, not an object")

@@ -9,14 +9,13 @@ printed.
 """
 from __future__ import annotations
 
-import ipaddress
 import signal
 import sys
 import threading
 from pathlib import Path
 
 from ..errors import AffectStreamError
-from .address import LOOPBACK
+from .address import LOOPBACK, is_loopback
 
 DEFAULT_PORT = 8765
 
@@ -40,19 +39,13 @@ def add_parser(sub, stage_options: tuple[str, ...] | None = None) -> None:
                    help=f"port of the page and the feed (default {DEFAULT_PORT}; 0: any free one, "
                         "printed)")
     q.add_argument("--loop", action="store_true", help="replay a video file forever")
+    q.add_argument("--allow-origin", action="append", default=[], metavar="URL",
+                   help="a web page origin (e.g. http://localhost:3000) allowed to read the feed "
+                        "besides the served page; programs (no Origin header) always may; '*' "
+                        "allows every site the viewer's browser visits")
     q.add_argument("--fps", type=float, help="ask the camera for this frame rate")
     add_arguments(q, stage_options)
     q.set_defaults(func=cmd_serve)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is reachable from this machine only."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def cmd_serve(args) -> int:
@@ -71,7 +64,8 @@ def cmd_serve(args) -> int:
     if not is_loopback(args.host):
         print(f"affectstream: warning: listening on {args.host}, not only this machine: anyone "
               "who can reach it can watch the feed", file=sys.stderr)
-    hub = Hub(args.host, args.port, hello={"source": args.source}).start()  # a taken port: now
+    hub = Hub(args.host, args.port, hello={"source": args.source},
+              origins=tuple(args.allow_origin)).start()  # a taken port: now
     pipeline = summary = None
     passes = frames = 0
     stop = _stop_on_sigterm()

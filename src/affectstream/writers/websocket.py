@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 
-from ..live.address import parse_address
+from ..live.address import is_loopback, parse_address
 from ..live.records import frame_message
 from ..registry import register
 from ..types import Affect
@@ -57,6 +57,9 @@ class WebSocketWriter:
         from ..live.hub import Hub
 
         host, port = parse_address(target)
+        if not is_loopback(host):
+            log.warning("WebSocket: listening on %s, not only this machine: anyone who can reach "
+                        "it can read the feed", host)
         self._owned = True
         self.hub = Hub(host, port, hello=hello_fields(columns, options)).start()
         log.info("WebSocket: %s (JSON records), page %s", self.hub.url, self.hub.page_url)

@@ -26,7 +26,9 @@
     const state = {pc: null, channel: null, stream: null, view: null, shown: [], timer: null,
                    settings: null};
     if (window.AffectView) state.view = new window.AffectView($("#rtc-plots"));
-    $("#rtc-start").onclick = () => start(root, server, state).catch((e) => fallback(root, state, String(e)));
+    $("#rtc-start").onclick = () => start(root, server, state).catch((e) => {
+      if (!state.stopped) fallback(root, state, String(e));  // Stop pressed meanwhile: no fallback
+    });
     $("#rtc-stop").onclick = () => stop(state, root, "stopped");
     $("#rtc-reset").onclick = () => send(state, {type: "reset"});
     if (!window.RTCPeerConnection) fallback(root, state, "this browser has no WebRTC");
@@ -46,10 +48,16 @@
 
   async function start(root, server, state) {
     const $ = (s) => root.querySelector(s);
-    if (state.pc) return;
+    if (state.pc || state.starting) return;  // a second click while the first one connects
+    state.starting = true; state.stopped = false;
+    try { await connect(root, server, state, $); } finally { state.starting = false; }
+  }
+
+  async function connect(root, server, state, $) {
     const probe = window.__affectProbe;
     state.stream = await navigator.mediaDevices.getUserMedia(
       {video: {width: {ideal: 640}, height: {ideal: 360}}, audio: false});
+    if (state.stopped) { stop(state, root, "stopped"); return; }
     const video = $("video");
     video.srcObject = state.stream;
     const config = probe && window.RTCRtpSender && RTCRtpSender.prototype.createEncodedStreams
@@ -73,6 +81,7 @@
     const answer = await server.webrtc_offer({sdp: pc.localDescription.sdp,
                                               type: pc.localDescription.type,
                                               settings: settings()});
+    if (state.stopped) return;
     if (!answer || answer.error) throw new Error(answer ? answer.error : "no answer");
     await pc.setRemoteDescription(answer);
     pc.addEventListener("connectionstatechange", () => {
@@ -108,7 +117,11 @@
   }
 
   function show(root, state, message) {
-    if (message.type === "error") return fallback(root, state, message.error);
+    if (message.type === "error") {
+      if (message.fatal) return fallback(root, state, message.error);
+      root.querySelector("#rtc-status").textContent = message.error;
+      return;
+    }
     if (message.type !== "affect") return;
     const video = root.querySelector("video"), canvas = root.querySelector("canvas");
     const width = video.clientWidth, height = video.clientHeight;
@@ -132,10 +145,11 @@
       `${message.dropped} stale frames skipped`;
     const probe = window.__affectProbe;
     if (probe) requestAnimationFrame((painted) => probe.shown.push([painted, message.pts,
-                                                                    message.frame]));
+                                                                    message.frame, message.rtp]));
   }
 
   function stop(state, root, why) {
+    state.stopped = why === "stopped";
     clearTimeout(state.timer); clearInterval(state.poll);
     if (state.pc) state.pc.close();
     if (state.stream) state.stream.getTracks().forEach((t) => t.stop());

@@ -107,6 +107,13 @@ def _open(browser, url, script=PROBE):
     return page
 
 
+def _report(capsys, path, report: str) -> None:
+    """The figures in the CI log, pass or fail, and in a file beside the screenshots."""
+    with capsys.disabled():
+        print(f"\n{report}")
+    path.write_text(report + "\n")
+
+
 def test_webrtc_path_streams_at_camera_rate(browser_setup, capsys):
     from affectstream.demo.timing import browser_latency
 
@@ -123,9 +130,7 @@ def test_webrtc_path_streams_at_camera_rate(browser_setup, capsys):
               f"{figures['per_second']:.1f}/s; capture→shown p50 {figures['capture_p50']:.0f} ms, "
               f"p95 {figures['capture_p95']:.0f} ms; encoder→shown p50 "
               f"{figures['encoded_p50']:.0f} ms, p95 {figures['encoded_p95']:.0f} ms")
-    with capsys.disabled():  # the figures belong in the CI log, pass or fail
-        print(f"\n{report}")
-    (folder / "figures_webrtc.txt").write_text(report + "\n")
+    _report(capsys, folder / "figures_webrtc.txt", report)
     assert probe["path"] == "webrtc"
     assert page.locator(".affect-path").inner_text() == "Path: WebRTC video stream"
     assert figures["results"] >= 40  # frames keep coming, each drawn once
@@ -176,9 +181,7 @@ def test_jpeg_fallback_shows_live_affect_and_sessions_stay_apart(browser_setup, 
               f"{(len(shown) - 1) / seconds:.1f} frames/s end to end; {len(sent)} frames sent; "
               f"capture→shown p50 {np.percentile(latency, 50):.0f} ms, "
               f"p95 {np.percentile(latency, 95):.0f} ms; plot updates {probe['plots']}")
-    with capsys.disabled():  # the figures belong in the CI log, pass or fail
-        print(f"\n{report}")
-    (folder / "figures.txt").write_text(report + "\n")
+    _report(capsys, folder / "figures.txt", report)
     assert len(probe["shown"]) >= 20 and min(probe["plots"].values()) >= 20
     text = first.locator("#reading").inner_text().replace("\n", "")
     number = {key: float(re.search(rf'"{key}"\s*:\s*(-?[0-9.]+)', text).group(1))

@@ -38,6 +38,7 @@ class PeerSession:
         self._wake = threading.Condition()
         self._judge = threading.Thread(target=self._judge_frames, name="affectstream-webrtc-judge",
                                        daemon=True)
+        self._tasks: set[asyncio.Task] = set()  # the track readers, cancelled at close
         pc.on("datachannel", self._on_channel)
         pc.on("track", self._on_track)
         pc.on("connectionstatechange", self._on_state)
@@ -50,13 +51,13 @@ class PeerSession:
         from .jitter import install
 
         if track.kind != "video" or self.video is not None:
-            asyncio.ensure_future(self._discard(track))  # audio or a second camera: not read
+            self._tasks.add(asyncio.ensure_future(self._discard(track)))  # audio, a 2nd camera
             return
         self.video = track
         for transceiver in self.pc.getTransceivers():
             if transceiver.receiver.track is track:
                 self.buffer = install(transceiver.receiver)  # no wait for the next frame
-        asyncio.ensure_future(self._receive(track))
+        self._tasks.add(asyncio.ensure_future(self._receive(track)))
 
     async def _on_state(self) -> None:
         if self.pc.connectionState in ("failed", "closed"):
@@ -207,6 +208,9 @@ class PeerSession:
             self._wake.notify()
             pipeline, self.pipeline = self.pipeline, None
         self.hub.sessions.discard(self)
+        current = asyncio.current_task()
+        for task in self._tasks - {current}:
+            task.cancel()
         await self.pc.close()
         if pipeline is not None:  # waits for a frame being judged, off the event loop
             await asyncio.get_running_loop().run_in_executor(None, pipeline.close)

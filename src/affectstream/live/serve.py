@@ -55,15 +55,8 @@ def cmd_serve(args) -> int:
     from ..writers.websocket import WebSocketWriter, hello_fields
     from .hub import Hub
 
-    if not 0 <= args.port <= 65535:
-        raise AffectStreamError(f"--port {args.port}: a port is 0…65535 (0: any free one)")
-    replayed = Path(args.source).is_file()  # a file plays at its own rate, as a camera would
-    if args.loop and not replayed:
-        raise AffectStreamError(f"--loop replays a video file; {args.source} is not one")
+    replayed = _check(args)
     options = from_arguments(args, mode="live")
-    if not is_loopback(args.host):
-        print(f"affectstream: warning: listening on {args.host}, not only this machine: anyone "
-              "who can reach it can watch the feed", file=sys.stderr)
     hub = Hub(args.host, args.port, hello={"source": args.source},
               origins=tuple(args.allow_origin)).start()  # a taken port: now
     pipeline = summary = None
@@ -99,6 +92,20 @@ def cmd_serve(args) -> int:
                   file=sys.stderr)
         print(feed_line(hub.stats()), file=sys.stderr)
     return 0
+
+
+def _check(args) -> bool:
+    """Refuse impossible arguments, warn about a non-local bind; True when the source is a file
+    (played at its own rate, as a camera would)."""
+    if not 0 <= args.port <= 65535:
+        raise AffectStreamError(f"--port {args.port}: a port is 0…65535 (0: any free one)")
+    replayed = Path(args.source).is_file()
+    if args.loop and not replayed:
+        raise AffectStreamError(f"--loop replays a video file; {args.source} is not one")
+    if not is_loopback(args.host):
+        print(f"affectstream: warning: listening on {args.host}, not only this machine: anyone "
+              "who can reach it can watch the feed", file=sys.stderr)
+    return replayed
 
 
 def _stop_on_sigterm():

@@ -42,7 +42,8 @@ def test_still_clips_hold_a_face_then_cut():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, size=(12, 48, 48), dtype=np.uint8)
     va, au = rng.uniform(-1, 1, (12, 2)), rng.uniform(0, 5, (12, 12))
-    clips = still_clips(images, va, au, count=6, steps=80, degraded_share=0.3, seed=0)
+    emotion = rng.dirichlet(np.ones(8), 12)
+    clips = still_clips(images, va, au, emotion, count=6, steps=80, degraded_share=0.3, seed=0)
     assert len(clips) == 6 and clips[0].frames.shape == (80, 48, 48)
     assert clips[0].frames.dtype == np.uint8
     degraded = np.stack([c.degraded for c in clips])
@@ -50,18 +51,24 @@ def test_still_clips_hold_a_face_then_cut():
     assert abs(degraded.mean() - 0.3) < 0.05 and 0.05 < dropped.mean() < 0.2
     assert (dropped <= degraded).all()
     for clip in clips:  # targets change only at cuts, at least 15 frames apart
-        assert (clip.target_va[1:] != clip.target_va[:-1]).any(-1).sum() <= 80 // 15
+        cuts = (clip.target_va[1:] != clip.target_va[:-1]).any(-1)
+        assert cuts.sum() <= 80 // 15
+        assert ((clip.target_emotion[1:] != clip.target_emotion[:-1]).any(-1) == cuts).all()
 
 
 def test_featurize_runs_the_real_tracker_on_corrupted_frames(shared, model):
     data = np.load(shared / "data" / "ferplus" / "ferplus_valid.npz")
     images = data["images"][:20]
     rng = np.random.default_rng(0)
-    clips = still_clips(images, rng.uniform(-1, 1, (20, 2)), np.zeros((20, 12)), count=3,
-                        steps=30, seed=0)
+    clips = still_clips(images, rng.uniform(-1, 1, (20, 2)), np.zeros((20, 12)),
+                        rng.dirichlet(np.ones(8), 20), count=3, steps=30, seed=0)
     net = FrameNet(channels=(8, 8, 16, 16), hidden=16, embed=32)
     seq = featurize(clips, net, workers=1, progress=False)
     assert seq.embedding.shape == (3, 30, 32) and seq.frame_prediction.shape == (3, 30, 14)
+    assert seq.frame_emotion.shape == seq.target_emotion.shape == (3, 30, 8)
+    found = seq.frame_emotion[seq.present]  # probabilities where a face was read, zero elsewhere
+    assert torch.allclose(found.sum(-1), torch.ones(len(found))) and \
+        (seq.frame_emotion[~seq.present] == 0).all()
     assert seq.shape.shape == (3, 30, GEOMETRY_DIM - 52)
     missing = ~seq.present
     assert (seq.embedding[missing] == 0).all() and (missing <= seq.degraded).all()

@@ -21,9 +21,11 @@ def tiny_sequences(count=8, steps=40, seed=0):
     noisy = (target + 0.3 * torch.randn(count, steps, 14, generator=g)) * present[..., None]
     embedding = (torch.cat([noisy, torch.randn(count, steps, 18, generator=g)], -1)
                  * present[..., None])
+    emotion = torch.softmax(torch.randn(count, 1, 8, generator=g), -1).expand(count, steps, 8)
     return Sequences(embedding=embedding, shape=torch.zeros(count, steps, 234),
                      frame_prediction=noisy, present=present, degraded=~present,
-                     target_va=target[..., :2], target_au=target[..., 2:] * 5)
+                     target_va=target[..., :2], target_au=target[..., 2:] * 5,
+                     frame_emotion=emotion * present[..., None], target_emotion=emotion.clone())
 
 
 def test_temporal_models_train_on_sequences():

@@ -83,10 +83,10 @@ def build_tensors(faces: LabelledFaces, landmarker=None, workers: int = 2,
 
 
 def stills_with_face(data, split: str, landmarker=None, workers: int = 2, size: int = 112
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(images (N, H, W[, 3]) uint8, valence/arousal (N, 2), the 12 DISFA AUs (N, 12)) of the
-    images of `data` in which the tracker finds a face; images of mixed sizes are resized to
-    `size`²."""
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(images (N, H, W[, 3]) uint8, valence/arousal (N, 2), the 12 DISFA AUs (N, 12), emotion
+    distributions (N, 8)) of the images of `data` in which the tracker finds a face; images of
+    mixed sizes are resized to `size`²."""
     faces = read_faces(data, split)
     features, au = labelled_features(faces, landmarker, workers)
     au = au[:, [AU_NAMES.index(a) for a in DISFA_AU_NAMES]]
@@ -96,7 +96,7 @@ def stills_with_face(data, split: str, landmarker=None, workers: int = 2, size: 
     if len({im.shape for im in images}) > 1:
         images = [cv2.resize(load_image(im), (size, size), interpolation=cv2.INTER_AREA)
                   for im in images]
-    return np.stack(images), faces.valence_arousal[found], au[found]
+    return np.stack(images), faces.valence_arousal[found], au[found], faces.emotion[found]
 
 
 def shape_mirror(shape: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,16 @@ from ...errors import AffectStreamError
 from ...models.weights import save_net
 from .corpus import corpus_sequences
 from .data import SEQUENCE_FPS, Sequences, build_sequences, concat
-from .evaluation import both, hold_last, print_table, score
+from .evaluation import (
+    both,
+    hold_last,
+    model_prediction,
+    per_frame,
+    print_gaps,
+    print_table,
+    score,
+    sigma_by_gap,
+)
 
 EPOCHS = 30
 
@@ -101,19 +110,22 @@ def evaluate_temporal(model: str, data, *, temporal_weights=None, sequences: int
     valid = held_out(data, sequences, seed, corpus=corpus, weights=weights, landmarker=landmarker,
                      workers=threads, log=log)
     present = valid.present.numpy()
-    rows = {"per-frame": both(valid, {"mean": valid.frame_prediction.numpy()}),
-            "hold-last": both(valid, hold_last(valid)),
-            f"{model} (causal)": score(net, valid, seconds)}
+    causal = model_prediction(net, valid, seconds)
+    rows = {"per-frame": both(valid, per_frame(valid)), "hold-last": both(valid, hold_last(valid)),
+            f"{model} (causal)": both(valid, causal)}
     if stage.windowed:
         # the offline window: as wide, centred on the frame
         half = round(seconds * SEQUENCE_FPS / 2)
-        rows[f"{model} (offline, centred)"] = score(net, valid, seconds, ahead=half) if half \
-            else rows[f"{model} (causal)"]
+        rows[f"{model} (offline, centred)"] = (
+            both(valid, model_prediction(net, valid, seconds, ahead=half)) if half
+            else rows[f"{model} (causal)"])
     log(f"{len(present)} held-out sequences of {present.shape[1]} frames from "
         f"{corpus[0] + ' ' + str(corpus[1]) if corpus else str(data) + ' (valid split)'}, "
         f"{present.mean():.1%} of frames with a face, "
         f"{float(valid.degraded.float().mean()):.1%} degraded or without")
     print_table(rows, log)
+    if "std" in causal:
+        print_gaps(f"{model} (causal)", sigma_by_gap(causal, valid), log)
     return rows
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ...errors import AffectStreamError
 from ...sources import VIDEO_SUFFIXES
+from ...types import EMOTION_NAMES
 from .data import Clip, face_stretches, stretch_crops, tracked_video
 from .labels import CORPORA, read_affwild2_va, read_bp4d, read_disfa
 
@@ -91,7 +92,8 @@ def labelled_video_clips(path, va: np.ndarray, au: np.ndarray, *, steps: int = 8
             index = np.array([r.frame for r in stretch[start:start + steps]])
             if labelled[index].any():
                 clips.append(Clip(crops[start:start + steps], np.zeros(steps, bool),
-                                  np.zeros(steps, bool), va[index], au[index]))
+                                  np.zeros(steps, bool), va[index], au[index],
+                                  np.full((steps, len(EMOTION_NAMES)), np.nan, np.float32)))
     return clips
 
 

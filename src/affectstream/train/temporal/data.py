@@ -24,18 +24,19 @@ import torch
 import torch.nn.functional as F
 
 from ...models.frame import SHAPE_POINTS, FrameNet
-from ...types import DISFA_AU_NAMES, main_track
+from ...types import DISFA_AU_NAMES, EMOTION_NAMES, main_track
 
-SEQUENCES_VERSION = 1  # bump when the corruption or featurisation changes
+SEQUENCES_VERSION = 2  # bump when the corruption or featurisation changes (2: emotions)
 SEQUENCE_FPS = 30  # the frame rate the sequences stand for: context windows in frames ↔ seconds
 
 
 @dataclass
 class Sequences:
-    """S sequences of T frames. embedding (S, T, E) and frame_prediction (S, T, 14: valence,
-    arousal, AU/5) from the per-frame model and shape (S, T, 234) the normalised landmarks, all zero
-    where `present` (S, T) is False (no detection); degraded (S, T) marks frames with a strong
-    degradation or no face; targets (S, T, 2) and (S, T, 12)."""
+    """S sequences of T frames. embedding (S, T, E), frame_prediction (S, T, 14: valence,
+    arousal, AU/5) and frame_emotion (S, T, 8 probabilities) from the per-frame model and shape
+    (S, T, 234) the normalised landmarks, all zero where `present` (S, T) is False (no detection);
+    degraded (S, T) marks frames with a strong degradation or no face; targets (S, T, 2),
+    (S, T, 12) and (S, T, 8), NaN where not labelled."""
 
     embedding: torch.Tensor
     shape: torch.Tensor
@@ -44,6 +45,8 @@ class Sequences:
     degraded: torch.Tensor
     target_va: torch.Tensor
     target_au: torch.Tensor
+    frame_emotion: torch.Tensor
+    target_emotion: torch.Tensor
 
 
 def smooth_walk(steps: int, rng: np.random.Generator, scale: float = 1.0,
@@ -127,35 +130,40 @@ def corruption_plan(steps: int, rng: np.random.Generator, degraded_share: float 
 @dataclass
 class Clip:
     """One training sequence before the face tracker has seen it: frames (T, H, W[, 3]) uint8,
-    dropped (T,) detections withheld, degraded (T,), targets (T, 2) and (T, 12)."""
+    dropped (T,) detections withheld, degraded (T,), targets (T, 2), (T, 12) and (T, 8)."""
 
     frames: np.ndarray
     dropped: np.ndarray
     degraded: np.ndarray
     target_va: np.ndarray
     target_au: np.ndarray
+    target_emotion: np.ndarray
 
 
 def corrupt(frames: np.ndarray, target_va: np.ndarray, target_au: np.ndarray,
-            rng: np.random.Generator, degraded_share: float = 0.3) -> Clip:
+            target_emotion: np.ndarray, rng: np.random.Generator,
+            degraded_share: float = 0.3) -> Clip:
     """A Clip of `frames` (T, H, W[, 3]) uint8 seen through a random corruption plan."""
     severity, bad, dropped = corruption_plan(len(frames), rng, degraded_share)
     x = torch.from_numpy(frames.astype(np.float32) / 255)
     x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
     y = (degrade(x, severity, rng) * 255).round().to(torch.uint8)
     y = y[:, 0] if frames.ndim == 3 else y.permute(0, 2, 3, 1)
-    return Clip(y.numpy(), dropped, bad, target_va.astype(np.float32), target_au.astype(np.float32))
+    return Clip(y.numpy(), dropped, bad, target_va.astype(np.float32), target_au.astype(np.float32),
+                target_emotion.astype(np.float32))
 
 
-def still_clips(images: np.ndarray, target_va: np.ndarray, target_au: np.ndarray, count: int,
-                steps: int = 80, degraded_share: float = 0.3, seed: int = 0) -> list[Clip]:
+def still_clips(images: np.ndarray, target_va: np.ndarray, target_au: np.ndarray,
+                target_emotion: np.ndarray, count: int, steps: int = 80,
+                degraded_share: float = 0.3, seed: int = 0) -> list[Clip]:
     """`count` corrupted sequences from stills (N, H, W) uint8: a face held, then cut to another."""
     rng = np.random.default_rng(seed)
     clips = []
     for _ in range(count):
         segment = segments(steps, rng)
         pick = rng.integers(0, len(images), size=segment.max() + 1)[segment]
-        clips.append(corrupt(images[pick], target_va[pick], target_au[pick], rng, degraded_share))
+        clips.append(corrupt(images[pick], target_va[pick], target_au[pick], target_emotion[pick],
+                             rng, degraded_share))
     return clips
 
 
@@ -181,6 +189,7 @@ def featurize(clips: list[Clip], net: FrameNet, landmarker=None, workers: int = 
     disfa = [net.aus.index(a) for a in DISFA_AU_NAMES]  # what the temporal models carry
     prediction = torch.cat([torch.cat([o["valence_arousal"], o["au"][:, disfa] / 5], 1)
                             for o in outs])
+    emotion = torch.cat([o["emotion"].softmax(-1) for o in outs])
     steps = len(clips[0].frames)
     present = (found
                & ~torch.from_numpy(np.concatenate([c.dropped for c in clips]))).reshape(-1, steps)
@@ -193,7 +202,9 @@ def featurize(clips: list[Clip], net: FrameNet, landmarker=None, workers: int = 
                      shape=shape.reshape(len(clips), steps, -1) * keep,
                      frame_prediction=prediction.reshape(len(clips), steps, -1) * keep,
                      present=present, degraded=stack("degraded") | ~present,
-                     target_va=stack("target_va"), target_au=stack("target_au"))
+                     target_va=stack("target_va"), target_au=stack("target_au"),
+                     frame_emotion=emotion.reshape(len(clips), steps, -1) * keep,
+                     target_emotion=stack("target_emotion"))
 
 
 def _gaussian_smooth(values: np.ndarray, sigma: float) -> np.ndarray:
@@ -237,14 +248,17 @@ def video_clips(paths: list, count: int, steps: int = 80, degraded_share: float 
                 va = _gaussian_smooth(np.array([(r.valence, r.arousal) for r in stretch]), sigma)
                 au = _gaussian_smooth(np.array([[r.au[a] for a in AU_NAMES] for r in stretch]),
                                       sigma)
-                pieces.append((stretch_crops(stretch, images, size), va, au))
+                emotion = _gaussian_smooth(np.array([[r.emotion[e] for e in EMOTION_NAMES]
+                                                     for r in stretch]), sigma)
+                pieces.append((stretch_crops(stretch, images, size), va, au, emotion))
     clips = []
     for i in range(count):
-        crops, va, au = pieces[i % len(pieces)]
+        crops, va, au, emotion = pieces[i % len(pieces)]
         # back and forth
         order = np.concatenate([np.arange(len(crops)), np.arange(len(crops) - 2, 0, -1)])
         index = order[(rng.integers(len(order)) + np.arange(steps)) % len(order)]
-        clips.append(corrupt(crops[index], va[index], au[index], rng, degraded_share))
+        clips.append(corrupt(crops[index], va[index], au[index], emotion[index], rng,
+                             degraded_share))
     return clips
 
 
@@ -297,11 +311,12 @@ def build_sequences(data, split: str, count: int, *, videos: tuple = (), video_c
     common = [steps, degraded_share, seed, _digest(weights_path.read_bytes()), SEQUENCES_VERSION]
 
     def from_stills() -> Sequences:
-        images, va, au = stills_with_face(data, split, landmarker=landmarker, workers=workers)
+        images, va, au, emotion = stills_with_face(data, split, landmarker=landmarker,
+                                                   workers=workers)
         log(f"{count} sequences of {steps} frames from {len(images)} images of {data} ({split}); "
             f"running the tracker and the per-frame model on {count * steps} corrupted frames")
-        return featurize(still_clips(images, va, au, count, steps, degraded_share, seed), net,
-                         landmarker, workers)
+        return featurize(still_clips(images, va, au, emotion, count, steps, degraded_share, seed),
+                         net, landmarker, workers)
 
     def from_videos() -> Sequences:
         log(f"{video_count} sequences of {steps} frames from {len(videos)} videos")

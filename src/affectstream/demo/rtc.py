@@ -107,5 +107,15 @@ class PeerHub:
     def close(self) -> None:
         for session in list(self.sessions):
             asyncio.run_coroutine_threadsafe(session.close(), self.loop).result(10)
+        asyncio.run_coroutine_threadsafe(_finish_tasks(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+
+
+async def _finish_tasks() -> None:
+    """Cancel what is left on the loop (closed sessions' readers) and let it end before the loop
+    stops."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -4,8 +4,8 @@
 
 The pipeline runs in live mode; a video file is played at its own frame rate, as a camera would
 be (`--loop` replays it forever, for demos and tests). It listens on 127.0.0.1 unless `--host`
-names another address. Ctrl-C (or SIGTERM) stops it; the run's Summary and the feed's counts are
-printed.
+names another address. Ctrl-C (or SIGTERM) stops it after the frame in flight (a second one at
+once); the run's Summary and the feed's counts are printed.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from ..errors import AffectStreamError
+from ..stages import Source
 from .address import LOOPBACK, is_loopback
 
 DEFAULT_PORT = 8765
@@ -61,20 +62,23 @@ def cmd_serve(args) -> int:
               origins=tuple(args.allow_origin)).start()  # a taken port: now
     pipeline = summary = None
     passes = frames = 0
-    stop = _stop_on_sigterm()
+    stopping = threading.Event()
+    stop = _stop_on_signals(stopping)
     try:
         pipeline = AffectStream(options)
         hub.describe(**hello_fields(pipeline.columns, options))
         writer = WebSocketWriter.on(hub)
         source = open_source(args.source, fps=args.fps, realtime=replayed)  # a camera's error: now
         print(f"serving {hub.page_url} (page) and {hub.url} (JSON records)", flush=True)
-        while True:
-            summary = pipeline.run(source, outputs=[(writer, args.source)])
-            passes, frames = passes + 1, frames + summary.frames
+        while not stopping.is_set():
+            summary = pipeline.run(Until(source, stopping), outputs=[(writer, args.source)])
+            passes, frames = passes + (not stopping.is_set()), frames + summary.frames
             if not args.loop:
                 break
             source = open_source(args.source, fps=args.fps, realtime=replayed)
-    except KeyboardInterrupt:
+        if stopping.is_set():
+            print("affectstream: stopped", file=sys.stderr)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the pipeline ran
         print("affectstream: stopped", file=sys.stderr)
         cut = None if pipeline is None else pipeline.summary
         if cut is not None and cut is not summary:  # the pass that was running
@@ -108,16 +112,43 @@ def _check(args) -> bool:
     return replayed
 
 
-def _stop_on_sigterm():
-    """Let SIGTERM (a service manager's stop) end the run as Ctrl-C does; returns the undo."""
+class Until(Source):
+    """`source`'s frames until `stopping` is set (then the run ends as at the end of a file)."""
+
+    def __init__(self, source: Source, stopping: threading.Event):
+        self.source, self.stopping = source, stopping
+        self.name, self.live, self.fps, self.stills = (source.name, source.live, source.fps,
+                                                       source.stills)
+
+    def __iter__(self):
+        for frame in self.source:
+            if self.stopping.is_set():
+                return
+            yield frame
+
+    def __getattr__(self, name: str):  # the source's counts (decode errors, ...) for the Summary
+        if name == "source":  # not set yet
+            raise AttributeError(name)
+        return getattr(self.source, name)
+
+    def close(self) -> None:
+        self.source.close()
+
+
+def _stop_on_signals(stopping: threading.Event):
+    """Ctrl-C and SIGTERM (a service manager's stop) set `stopping`, so the run ends after the
+    frame in flight: an interrupt inside MediaPipe leaves its objects half-made. A second one
+    interrupts at once. Returns the undo."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
+    def handle(signum, frame):
+        if stopping.is_set():
+            raise KeyboardInterrupt
+        stopping.set()
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    return lambda: [signal.signal(s, h) for s, h in previous.items()]
 
 
 def feed_line(stats: dict) -> str:

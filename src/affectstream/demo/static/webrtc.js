@@ -133,7 +133,10 @@
     if (window.AffectView) {
       window.AffectView.drawFaces(ctx, message, width / message.width, height / message.height);
     }
-    if (state.view) state.view.add(message);
+    if (state.view) {
+      if (!state.shown.length) state.view.status("WebRTC data channel");  // not "waiting"
+      state.view.add(message);
+    }
     const now = performance.now();
     state.shown.push(now);
     while (state.shown.length && state.shown[0] < now - 2000) state.shown.shift();

@@ -21,6 +21,8 @@ from ..types import Frame
 log = logging.getLogger("affectstream")
 MAX_BUFFERED = 64 * 1024  # bytes queued on a data channel before results are dropped, not sent
 RTP_WRAP = 2**32
+# what settings a page sends can raise when turned into PipelineOptions
+BAD_SETTINGS = (AffectStreamError, TypeError, ValueError, OverflowError, AttributeError)
 
 
 class PeerSession:
@@ -82,8 +84,7 @@ class PeerSession:
                 return
             try:
                 self.hub.options_for(settings)
-            except (AffectStreamError, TypeError, ValueError, OverflowError,
-                    AttributeError) as e:
+            except BAD_SETTINGS as e:
                 self._send({"type": "error", "error": f"bad settings: {e}", "fatal": False})
                 return
         elif kind != "reset":

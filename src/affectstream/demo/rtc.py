@@ -15,14 +15,13 @@ import os
 import threading
 
 from ..errors import AffectStreamError
-from .peer import PeerSession
+from .peer import BAD_SETTINGS, PeerSession
 
 log = logging.getLogger("affectstream")
 # Test-only: the addresses ICE offers (aioice skips 127.0.0.1; a sandbox may have nothing else)
 ICE_HOSTS = "AFFECTSTREAM_ICE_HOSTS"
 MAX_SESSIONS = 4  # each holds a pipeline (~150 MB) and a judging thread
 SETUP_SECONDS = 20.0
-BAD_SETTINGS = (AffectStreamError, TypeError, ValueError, OverflowError, AttributeError)
 
 
 def available() -> str | None:

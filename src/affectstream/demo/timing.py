@@ -23,13 +23,15 @@ def browser_latency(probe: dict, since: float | None = None) -> dict:
     "encoded_p95"} (ms) of the results shown after `since` (performance.now() ms)."""
     encoded = np.asarray(probe["encoded"], np.float64).reshape(-1, 2)
     captured = np.asarray(probe["captured"], np.float64)
-    shown = np.asarray([s[:3] + [s[1] if len(s) < 4 or s[3] is None else
-                                 (s[3] - probe["encoded"][0][1]) % 2**32]
-                        for s in probe["shown"] if since is None or s[0] >= since], np.float64)
+    first = encoded[0, 1] if len(encoded) else 0.0
+    # each result's RTP time counted from the first frame sent: its raw RTP when the server gave
+    # it, else its pts (counted from the first frame decoded, assumed the first sent)
+    shown = np.asarray([(s[0], s[1] if len(s) < 4 or s[3] is None else (s[3] - first) % 2**32)
+                        for s in probe["shown"] if since is None or s[0] >= since],
+                       np.float64).reshape(-1, 2)
     if len(shown) < 2 or not len(encoded):
         raise ValueError("the probe holds too few results to time")
-    shown[:, 1] = shown[:, 3]  # every result's RTP time, counted from the first frame sent
-    rtp = (encoded[:, 1] - encoded[0, 1]) % 2**32  # the same count (across a wrap too)
+    rtp = (encoded[:, 1] - first) % 2**32  # the same count (across a wrap too)
     votes = Counter()
     for when, ticks in zip(encoded[:, 0], rtp):
         before = captured[captured <= when]
@@ -37,7 +39,7 @@ def browser_latency(probe: dict, since: float | None = None) -> dict:
             votes[round(ticks / RTP_PER_MS - before.max())] += 1
     offset = votes.most_common(1)[0][0] if votes else None
     encoded_at = dict(zip(rtp, encoded[:, 0]))
-    from_encoder = [t - encoded_at[pts] for t, pts, *_ in shown if pts in encoded_at]
+    from_encoder = [t - encoded_at[pts] for t, pts in shown if pts in encoded_at]
     if not from_encoder:
         raise ValueError("no result matches a frame the page encoded: the RTP counts disagree")
     seconds = (shown[-1, 0] - shown[0, 0]) / 1000.0

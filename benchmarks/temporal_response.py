@@ -3,8 +3,8 @@
     python benchmarks/temporal_response.py [--video WolfgangLanger_Pexels.mp4]
 
 1. Steadiness: on a talking-face video, the mean absolute frame-to-frame change of valence and
-   arousal of the main face (consecutive frames both detected), per model, and its ratio to the
-   per-frame model's.
+   arousal of the main face (consecutive frames both detected) and how many times a minute its
+   top emotion changes, per model, and their ratios to the per-frame model's.
 2. Response: a synthetic step — a neutral face held for 2 s, then cut to a smiling face held for
    2 s, both FER+ validation stills placed at the same spot of a 640×360 frame at 30 fps — run
    frame by frame through the live API. Frames after the cut until the estimate covers 90 % of
@@ -35,13 +35,18 @@ def main(argv=None) -> int:
     if not args.video.is_file():
         print(f"no video at {args.video}; set AFFECTSTREAM_SHARED or pass --video", file=sys.stderr)
         return 1
-    print(f"steadiness on {args.video.name}: mean |Δ| between consecutive frames of the main face")
+    print(f"steadiness on {args.video.name}: mean |Δ| between consecutive frames of the main "
+          "face, and top-emotion changes per minute")
     base = None
     for temporal in (NO_TEMPORAL, *registry.names("temporal")):
-        dv, da, n = steadiness(args.video, temporal)
-        base = base or (dv, da)
-        print(f"  {temporal:10s} valence {dv:.4f} ({dv / base[0]:.2f}× per-frame)  "
-              f"arousal {da:.4f} ({da / base[1]:.2f}× per-frame)  [{n} pairs]")
+        s = steadiness(args.video, temporal)
+        base = base or s
+        cells = "  ".join(f"{k} {s[k]:.4f} ({s[k] / base[k]:.2f}× per-frame)"
+                          for k in ("valence", "arousal"))
+        flips = s["emotion_changes_per_minute"]
+        print(f"  {temporal:10s} {cells}  top emotion {flips:.1f}/min "
+              f"({flips / base['emotion_changes_per_minute']:.2f}× per-frame)  "
+              f"[{s['pairs']} pairs]")
     cut = 2 * FPS
     frames = step_frames(*step_stills(SHARED / "data" / "ferplus"))
     print(f"step response, live: neutral → smiling FER+ still at frame {cut} of {len(frames)} "

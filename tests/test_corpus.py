@@ -48,12 +48,13 @@ def test_models_learn_from_partly_labelled_sequences():
     seq = tiny_sequences(count=12)
     seq.target_va[:3, :10] = float("nan")  # frames nobody annotated
     seq.target_au[:, :, 5:] = float("nan")  # AUs the corpus does not code
+    seq.target_emotion[:] = float("nan")  # corpora code no emotions
     losses = []
     gru = train_affwildnet(seq, epochs=6, batch_size=6, log=losses.append)
     assert all(math.isfinite(float(line.split()[-1])) for line in losses)
     assert float(losses[-1].split()[-1]) < float(losses[0].split()[-1])
-    ap = train_affective_process(seq, epochs=4, batch_size=6, calibration=0.25, log=losses.append)
-    assert torch.isfinite(ap.std_scale).all()
+    ap = train_affective_process(seq, epochs=4, batch_size=6, tune=seq, log=losses.append)
+    assert torch.isfinite(ap.std_scale).all() and torch.isfinite(ap.std_power).all()
     figures = sequence_figures(predict_sequences(ap, seq, width=10), seq)
     assert math.isfinite(figures["ccc_valence"]) and math.isfinite(figures["au_icc"])
     assert figures["within_1sd"] > 0

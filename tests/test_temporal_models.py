@@ -1,37 +1,102 @@
 import numpy as np
+import pytest
 import torch
 
 from affectstream.models.affective_process import AffectiveProcess, ContextWindow, window_mean
 from affectstream.models.affwildnet import AffWildNet, AffWildNetStage
-from affectstream.models.temporal import DISFA_INDEX, PREDICTION_DIM
+from affectstream.models.temporal import (
+    DISFA_INDEX,
+    EMOTIONS,
+    PREDICTION_DIM,
+    GapClock,
+    hold_last,
+    mean_output,
+)
 from affectstream.types import AU_NAMES, FrameOutput
 
 
 def test_affwildnet_shapes_ranges_and_causality():
-    net = AffWildNet(input_dim=10).eval()
-    x = torch.randn(3, 80, 10)
+    net = AffWildNet(input_dim=8 + PREDICTION_DIM + 1).eval()
+    x = torch.randn(3, 80, net.config["input_dim"])
+    x[..., -1] = (torch.rand(3, 80) > 0.3).float()  # present
+    x[..., -1 - PREDICTION_DIM:-1] = torch.cat([torch.rand(3, 80, 2) * 2 - 1, torch.rand(3, 80, 12),
+                                                torch.softmax(torch.randn(3, 80, 8), -1)], -1)
     out = net(x)
     assert out["valence_arousal"].shape == (3, 80, 2) and out["au"].shape == (3, 80, 12)
+    assert out["mean"].shape == out["std"].shape == (3, 80, PREDICTION_DIM)
     assert out["valence_arousal"].abs().max() <= 1 and 0 <= out["au"].min() and out["au"].max() <= 5
+    assert torch.allclose(out["mean"][..., EMOTIONS].sum(-1), torch.ones(3, 80), atol=1e-5)
+    assert (out["std"] > 0).all()
     changed = x.clone()
-    changed[:, 40:] += 1
+    changed[:, 40:, :8] += 1
     # A causal GRU: frames before 40 cannot see the change.
-    assert torch.allclose(net(changed)["valence_arousal"][:, :40], out["valence_arousal"][:, :40])
+    assert torch.allclose(net(changed)["mean"][:, :40], out["mean"][:, :40])
+
+
+@pytest.mark.parametrize("model", ["affwildnet", "ap"])
+def test_sigma_grows_through_a_detection_gap(model):
+    """The process noise (set large here) widens σ with the seconds since the last face."""
+    torch.manual_seed(0)
+    x_dim = 8 + PREDICTION_DIM + 1
+    seen = torch.cat([torch.randn(1, 8), torch.full((1, PREDICTION_DIM), 0.1), torch.ones(1, 1)],
+                     -1)
+    gaps = torch.tensor([0.0, 0.1, 0.3, 1.0, 3.0])
+    if model == "ap":
+        ap = AffectiveProcess(x_dim, PREDICTION_DIM, r_dim=8, z_dim=4, hidden=16).eval()
+        ap.process_noise.data.fill_(2.0)
+        r = ap.encode(seen, seen[:, -1 - PREDICTION_DIM:-1])[0]
+        x = torch.zeros(len(gaps), x_dim)
+        std = torch.stack([ap.predict(r, x[i:i + 1], gaps[i].reshape(1, 1))[1][0]
+                           for i in range(len(gaps))])
+    else:
+        net = AffWildNet(x_dim).eval()
+        net.process_noise.data.fill_(2.0)
+        x = torch.cat([seen, torch.zeros(len(gaps) - 1, x_dim)])[None]
+        with torch.no_grad():
+            std = net(x, gaps.reshape(1, -1, 1))["std"][0]
+    assert (std[2:, :2] > std[1:-1, :2]).all()
+
+
+def test_gap_clock_counts_seconds_since_each_tracks_last_face():
+    clock = GapClock()
+    assert clock.tick(0, 1.0, True) == 0.0 and clock.tick(1, 1.0, True) == 0.0
+    assert clock.tick(0, 1.5, False) == 0.5 and clock.tick(0, 2.0, False) == 1.0
+    assert clock.tick(1, 2.0, True) == 0.0 and clock.tick(0, 2.5, True) == 0.0
+    clock.drop(0)
+    assert clock.tick(0, 3.0, False) == 0.0  # a track it never saw
+
+
+def test_hold_last_keeps_the_last_face_frames_context():
+    r = torch.arange(6.0).reshape(1, 6, 1)
+    keep = torch.tensor([[False, True, False, False, True, False]])
+    assert hold_last(r, keep)[0, :, 0].tolist() == [0, 1, 1, 1, 4, 4]
+
+
+def test_mean_output_renormalises_emotions_and_clips():
+    emotion = [0.2, 0.2, 0.0, -0.1, 0.2, 0.0, 0.0, 0.2]
+    mean = np.concatenate([[1.3, -0.2], np.full(12, 0.5), emotion])
+    out = mean_output(mean, np.full(PREDICTION_DIM, 0.1))
+    p = np.exp(out.emotion)
+    assert out.valence == 1.0 and np.allclose(out.au, 2.5) and np.allclose(out.au_std, 0.5)
+    assert abs(p.sum() - 1) < 1e-9 and np.allclose(p[[0, 1, 4, 7]], 0.25, atol=1e-5)
 
 
 def _reading(x: torch.Tensor) -> FrameOutput:
     """A per-frame output whose temporal input is exactly x = [embedding, shape, prediction, 1]."""
     y = x[-1 - PREDICTION_DIM:-1].numpy()
     au = np.full(len(AU_NAMES), np.nan, np.float32)  # the 17; the models read the DISFA 12
-    au[DISFA_INDEX] = y[2:] * 5
+    au[DISFA_INDEX] = y[2:EMOTIONS.start] * 5
     return FrameOutput(embedding=x[:2].numpy(), shape=x[2:-1 - PREDICTION_DIM].numpy(),
-                       valence=float(y[0]), arousal=float(y[1]), au=au)
+                       valence=float(y[0]), arousal=float(y[1]), au=au,
+                       emotion=np.log(y[EMOTIONS]))
 
 
 def test_streaming_equals_the_whole_sequence_and_tracks_are_separate():
     net = AffWildNet(input_dim=2 + 4 + PREDICTION_DIM + 1).eval()
     a, b = torch.rand(20, net.config["input_dim"]), torch.rand(20, net.config["input_dim"])
     a[:, -1] = b[:, -1] = 1  # present
+    for v in (a, b):
+        v[:, -1 - PREDICTION_DIM:-1][:, EMOTIONS] = torch.softmax(torch.randn(20, 8), -1)
     stage = AffWildNetStage(net)
     streamed = []
     for t in range(20):
@@ -40,6 +105,8 @@ def test_streaming_equals_the_whole_sequence_and_tracks_are_separate():
     with torch.no_grad():
         whole = net(a[None])["valence_arousal"][0, :, :1]
     assert np.allclose(np.array(streamed), whole.numpy(), atol=1e-5)
+    stage.step(0, 2.5, None)
+    assert stage.clock.last[0] == 1.9
     stage.drop(0)
     assert set(stage.hidden) == {1}
     stage.reset()
@@ -51,11 +118,12 @@ def test_affective_process_window_elbo_and_uncertainty():
     ap = AffectiveProcess(x_dim=8, y_dim=3, r_dim=16, z_dim=4, hidden=16)
     x, y = torch.randn(5, 30, 8), torch.rand(5, 30, 3)
     context = torch.rand(5, 30) < 0.7
-    parts = ap.window_elbo_loss(x, y, y, context, width=10, smoothness=1.0)
+    gap = torch.rand(5, 30, 1) * (~context)[..., None]
+    parts = ap.window_elbo_loss(x, y, y, context, 10, gap, smoothness=1.0)
     assert parts["loss"].ndim == 0 and parts["kl"] >= 0 and parts["variation"] >= 0
     parts["loss"].backward()
     assert ap.decoder[0].weight.grad is not None
-    mean, std = ap.predict(window_mean(ap.encode(x, y), context, 10), x)
+    mean, std = ap.predict(window_mean(ap.encode(x, y), context, 10), x, gap)
     assert mean.shape == std.shape == (5, 30, 3) and (std >= ap.min_std).all()
 
 
@@ -70,10 +138,10 @@ def test_residual_decoder_starts_between_the_frame_and_the_context_mean():
     r_context = ap.encode(x, y).mean(0)
     context_mean = ap.aggregate(r_context)[-3:]
     assert ap.r_size == 12 and torch.allclose(context_mean, torch.tensor([0.3, 0.2, 0.4]))
-    seen, _ = ap.predict(r_context, x[:1])
+    seen, _ = ap.predict(r_context, x[:1], torch.zeros(1, 1))
     # a detected face: halfway to the context
     assert torch.allclose(seen, (y[:1] + context_mean) / 2)
-    missed, _ = ap.predict(r_context, torch.zeros(1, 6))
+    missed, _ = ap.predict(r_context, torch.zeros(1, 6), torch.ones(1, 1))
     assert torch.allclose(missed, torch.tensor([[0.3, 0.2, 0.4]]))  # no face: the context's mean
 
 

@@ -6,17 +6,18 @@ import torch
 import affectstream as af
 from affectstream.models.affective_process import AffectiveProcess
 from affectstream.models.affwildnet import AffWildNet
+from affectstream.models.temporal import PREDICTION_DIM
 from affectstream.models.weights import save_net
 from affectstream.sources import read_image
 
-X_DIM = 256 + 234 + 14 + 1  # embedding, landmarks, per-frame prediction, present
+X_DIM = 256 + 234 + PREDICTION_DIM + 1  # embedding, landmarks, per-frame prediction, present
 
 
 @pytest.fixture(scope="module")
 def temporal_weights(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("temporal")
-    ap = AffectiveProcess(X_DIM, 14)
+    ap = AffectiveProcess(X_DIM, PREDICTION_DIM)
     return {"ap": save_net(ap, folder / "ap.safetensors", seconds=1.0),
             "affwildnet": save_net(AffWildNet(X_DIM), folder / "gru.safetensors")}
 
@@ -34,10 +35,9 @@ def test_live_replay_equals_offline(video, temporal_weights, kind):
     for a, b in zip(offline, live):
         assert a.valence == pytest.approx(b.valence, abs=1e-6)
         assert a.au == pytest.approx(b.au, abs=1e-5)
-    if kind == "ap":
-        assert all(a.valence_std > 0 and a.au_std["AU12"] > 0 for a in offline)
-    else:
-        assert all(a.valence_std is None for a in offline)
+        assert a.emotion == pytest.approx(b.emotion, abs=1e-6)
+    # both models give σ (AffWildNet from its variance head)
+    assert all(a.valence_std > 0 and a.au_std["AU12"] > 0 for a in offline)
 
 
 def _two_face_frames(media, count=12):
@@ -74,3 +74,7 @@ def test_two_faces_keep_separate_state_and_a_missed_face_is_held(media, temporal
     held = [r for r in rows[8] if r.track_id == right.track_id]
     assert held and not held[0].success and held[0].box is None and held[0].valence_std is not None
     assert np.isfinite(held[0].valence)
+    # the temporal model's emotions, through the gap too
+    assert held[0].emotion and abs(sum(held[0].emotion.values()) - 1) < 1e-6
+    seen = [r for r in rows[5] if r.track_id == right.track_id][0]
+    assert held[0].valence_std > seen.valence_std  # the held estimate says it is older

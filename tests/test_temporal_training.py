@@ -1,9 +1,11 @@
 import numpy as np
+import pytest
 import torch
 
 from affectstream.train.temporal.data import Sequences
 from affectstream.train.temporal.evaluation import sequence_figures
 from affectstream.train.temporal.training import (
+    _fit_power,
     inputs,
     predict_sequences,
     targets,
@@ -30,34 +32,52 @@ def tiny_sequences(count=8, steps=40, seed=0):
 
 def test_temporal_models_train_on_sequences():
     seq = tiny_sequences()
-    assert inputs(seq).shape == (8, 40, 32 + 234 + 14 + 1) and targets(seq).shape == (8, 40, 14)
+    assert inputs(seq).shape == (8, 40, 32 + 234 + 22 + 1) and targets(seq).shape == (8, 40, 22)
     losses = []
     gru = train_affwildnet(seq, epochs=8, batch_size=4, log=losses.append)
     assert float(losses[-1].split()[-1]) < float(losses[0].split()[-1])
     out = gru(inputs(seq))
     assert out["valence_arousal"].shape == (8, 40, 2)
     elbo = []
-    ap = train_affective_process(seq, epochs=8, batch_size=8, calibration=0.0, log=elbo.append)
+    ap = train_affective_process(seq, epochs=8, batch_size=8, log=elbo.append)
     assert float(elbo[-1].split()[-1]) < float(elbo[0].split()[-1])
     pred = predict_sequences(ap, seq, width=10)
-    assert pred["mean"].shape == pred["std"].shape == (8, 40, 14) and (pred["std"] > 0).all()
+    assert pred["mean"].shape == pred["std"].shape == (8, 40, 22) and (pred["std"] > 0).all()
+    assert np.allclose(pred["emotion"].sum(-1), 1, atol=1e-5)
     figures = sequence_figures(pred, seq, seq.present.numpy())
     assert figures["frames"] == int(seq.present.sum())
     assert 0 <= figures["within_1sd"] <= figures["within_2sd"] <= 1
     assert set(sequence_figures(predict_sequences(gru, seq), seq)) == {
-        "frames", "ccc_valence", "ccc_arousal", "au_icc", "au_pcc"}
+        "frames", "ccc_valence", "ccc_arousal", "au_icc", "au_pcc", "emotion_acc", "top1_changes",
+        "within_1sd", "within_2sd", "nll"}
 
 
-def test_std_calibration_holds_back_sequences_and_covers_68_percent():
-    seq = tiny_sequences(count=20)
+@pytest.mark.parametrize("train", [train_affective_process, train_affwildnet])
+def test_std_calibration_holds_back_sequences_and_covers_as_a_gaussian(train):
+    seq, tune = tiny_sequences(count=20), tiny_sequences(count=20, seed=1)
     lines = []
-    ap = train_affective_process(seq, epochs=2, batch_size=8, calibration=0.25, width=10,
-                                 log=lines.append)
-    assert lines[-1].startswith("σ scales fitted on 5 held-back sequences")
-    assert (ap.std_scale > 0).all() and not torch.allclose(ap.std_scale, torch.ones(14))
-    pred = predict_sequences(ap, seq, width=10)
-    error = np.abs(targets(seq).numpy() - pred["mean"]) / pred["std"]
-    assert 0.5 < (error <= 1).mean() < 0.85  # fitted on a quarter of these sequences: near 68 %
+    model = train(seq, epochs=2, batch_size=8, tune=tune, log=lines.append)
+    assert lines[-2].startswith("σ calibration on 20 tuning sequences, face frames")
+    assert lines[-1].startswith("σ calibration on 20 tuning sequences, gap frames")
+    assert (model.std_scale > 0).all() and not torch.allclose(model.std_scale, torch.ones(2, 22))
+    pred = predict_sequences(model, tune, width=10)
+    error = np.abs(targets(tune).numpy() - pred["mean"]) / pred["std"]
+    for frames in (tune.present.numpy(), ~tune.present.numpy()):  # a Gaussian's bands, per part
+        assert 0.64 <= (error[frames][:, :2] <= 1).mean() <= 0.72
+        assert 0.90 <= (error[frames][:, :2] <= 2).mean() <= 0.98
+
+
+def test_power_calibration_recovers_a_gaussians_coverage():
+    """Errors whose real scale is σ² (the model's σ too flat): the fit finds a power near 2 and
+    the middle of a Gaussian's coverage bands."""
+    rng = np.random.default_rng(0)
+    std = rng.uniform(0.1, 1.0, 20000)
+    error = np.abs(rng.normal(size=20000) * 0.5 * std ** 2)
+    scale, power, growth = _fit_power(error, std)
+    assert abs(power - 2) < 0.35 and growth == 0
+    fitted = scale * std ** power
+    assert abs((error <= fitted).mean() - 0.68) < 0.02
+    assert abs((error <= 2 * fitted).mean() - 0.945) < 0.01
 
 
 def test_sequence_figures_by_hand():

@@ -33,7 +33,7 @@ from .types import AU_NAMES, EMOTION_NAMES, Affect, Face, Frame, FrameOutput, Su
 from .writers import close_all, write_all
 from .writers.csv import csv_columns
 
-TEMPORAL_FIELDS = ("valence", "arousal", "au", "valence_std", "arousal_std", "au_std")
+TEMPORAL_FIELDS = ("valence", "arousal", "au", "emotion", "valence_std", "arousal_std", "au_std")
 
 
 def _au_dict(values) -> dict[str, float] | None:
@@ -206,6 +206,7 @@ class AffectStream:
             refined = step(face.track_id, frame.timestamp, out)
             refined.au = widen_au(refined.au, out)
             refined.au_std = widen_au(refined.au_std, None)
+            refined.emotion = out.emotion if refined.emotion is None else refined.emotion
             for name in TEMPORAL_FIELDS:
                 setattr(out, name, getattr(refined, name))
         missed = sorted(alive - {f.track_id for f in faces})

@@ -80,7 +80,8 @@ class TemporalModel(Protocol):
 
     def step(self, track_id: int, timestamp: float, reading: FrameOutput | None) -> FrameOutput:
         """One frame of one track: `reading` is the per-frame model's output, or None when the
-        track is held but its face was not detected; returns valence, arousal, AUs and stds.
+        track is held but its face was not detected; returns valence, arousal, AUs, stds and
+        emotion logits (None: the per-frame model's stand; log-probabilities are logits too).
         AUs: all of AU_NAMES (NaN where not given), or the 12 DISFA_AU_NAMES, which the pipeline
         widens with the reading's other AUs (models/temporal.py `widen_au`)."""
 

@@ -97,7 +97,8 @@ class Affect:
     captured_at: the capture instant on time.perf_counter()'s clock (live outputs use it; files
     do not). A stage that did not produce a value leaves its field None.
     A row with a track_id but no box is a held estimate: the temporal model's reading of a tracked
-    face the detector missed in this frame (success is False; no box, pose or emotion).
+    face the detector missed in this frame (success is False; no box or pose; valence, arousal,
+    AUs and emotions from the temporal model, with σ widening as the gap lasts).
     """
 
     frame: int

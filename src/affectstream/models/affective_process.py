@@ -1,16 +1,15 @@
 """The Affective Process (Sanchez et al., CVPR 2021): a Neural Process over a face's recent past.
 
 Context points are (x, y) pairs: x the per-frame embedding, y the per-frame prediction
-(valence, arousal and AUs/5). An encoder maps each pair to r_i; their mean r_C parameterises a
-Gaussian over a global latent z; a decoder maps (target x, z) to a Gaussian over y, whose standard
-deviation is the uncertainty reported per frame. Trained with the ELBO
-E_q(z|targets)[log p(y_t | x_t, z)] − KL(q(z | targets) ‖ q(z | context)).
+(valence, arousal, AUs/5 and the 8 emotion probabilities). An encoder maps each pair to r_i;
+their mean r_C parameterises a Gaussian over a global latent z; a decoder maps (target x, z)
+to a Gaussian over y, whose standard deviation is the uncertainty reported per frame. Trained
+with the ELBO E_q(z|targets)[log p(y_t | x_t, z)] − KL(q(z | targets) ‖ q(z | context)).
 """
 from __future__ import annotations
 
 from collections import deque
 
-import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Normal, kl_divergence
@@ -18,7 +17,16 @@ from torch.distributions import Normal, kl_divergence
 from ..errors import AffectStreamError
 from ..registry import Weights, register
 from ..types import FrameOutput
-from .temporal import load_temporal_net, temporal_input
+from .temporal import (
+    GapClock,
+    calibrated,
+    calibration_buffers,
+    gap_feature,
+    hold_last,
+    load_temporal_net,
+    mean_output,
+    temporal_input,
+)
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -48,6 +56,10 @@ class AffectiveProcess(nn.Module):
     weighted mean Σ w_i r_i / Σ w_i: a soft form of the paper's "smart" selection of the most
     certain context frames, so blurred or occluded frames count less. It is kept as the plain mean
     of [w_i r_i, w_i], which a sliding window updates in O(1) like any mean.
+
+    Detection gaps: the context stays as it was at the last face, and the decoder reads how long
+    the gap has lasted; σ² gains a learnt process noise q·(seconds since the last face), as a
+    Kalman filter's prediction step widens its variance, so a held estimate says how old it is.
     """
 
     def __init__(self, x_dim: int, y_dim: int, r_dim: int = 128, z_dim: int = 64, hidden: int = 128,
@@ -57,13 +69,13 @@ class AffectiveProcess(nn.Module):
         self.encoder = _mlp([x_dim + y_dim, hidden, hidden, r_dim + 1])
         aggregate = self.r_size - 1  # the length of r_C
         self.latent_net = _mlp([aggregate, hidden, 2 * z_dim])
-        self.decoder = _mlp([x_dim + z_dim + aggregate, hidden, hidden, 3 * y_dim])
+        self.decoder = _mlp([x_dim + z_dim + aggregate + 1, hidden, hidden, 3 * y_dim])
+        self.process_noise = nn.Parameter(torch.full((y_dim,), -4.0))  # softplus: q per output
         # the gate starts mostly shut (0.12): smooth until the data say follow
         with torch.no_grad():
             self.decoder[-1].bias[2 * y_dim:].fill_(-2.0)
         self.min_std = min_std
-        # σ multipliers per output fitted after training on held-back sequences (see calibrate_std).
-        self.register_buffer("std_scale", torch.ones(y_dim))
+        calibration_buffers(self, y_dim)  # σ's calibration, fitted after training
         self.config = {"x_dim": x_dim, "y_dim": y_dim, "r_dim": r_dim, "z_dim": z_dim,
                        "hidden": hidden}
 
@@ -90,55 +102,62 @@ class AffectiveProcess(nn.Module):
         mu, raw = self.latent_net(self.aggregate(r_mean)).chunk(2, dim=-1)
         return Normal(mu, 0.1 + 0.9 * torch.sigmoid(raw))
 
-    def decode(self, x: torch.Tensor, z: torch.Tensor, r_mean: torch.Tensor) -> Normal:
-        """p(y | x, z, r_C); z and r_C either per target (same leading shape as x) or one per set
-        (…, D)."""
+    def decode(self, x: torch.Tensor, z: torch.Tensor, r_mean: torch.Tensor,
+               gap: torch.Tensor) -> Normal:
+        """p(y | x, z, r_C, gap); z and r_C either per target (same leading shape as x) or one per
+        set (…, D); gap (…, 1): seconds since the last face, 0 on a face frame."""
         r_mean = self.aggregate(r_mean)
         if z.dim() < x.dim():
             z = z.unsqueeze(-2).expand(*x.shape[:-1], z.shape[-1])
             r_mean = r_mean.unsqueeze(-2).expand(*x.shape[:-1], r_mean.shape[-1])
-        out = self.decoder(torch.cat([x, z, r_mean], dim=-1))
+        out = self.decoder(torch.cat([x, z, r_mean, gap_feature(gap)], dim=-1))
         correction, raw, gate = out.chunk(3, dim=-1)
         y_dim, present = correction.shape[-1], x[..., -1:]
         gain = torch.sigmoid(gate) * present
         mu = correction + gain * x[..., -y_dim - 1:-1] + (1 - gain) * r_mean[..., -y_dim:]
-        return Normal(mu, self.min_std + torch.nn.functional.softplus(raw))
+        std = self.min_std + torch.nn.functional.softplus(raw)
+        noise = torch.nn.functional.softplus(self.process_noise) * gap
+        return Normal(mu, (std ** 2 + noise).sqrt())
 
-    def window_elbo_loss(self, x, y_context, y_target, context, width: int, mask=None,
+    def window_elbo_loss(self, x, y_context, y_target, context, width: int, gap, mask=None,
                          kl_weight: float = 1.0, smoothness: float = 0.0,
                          observed=None) -> dict[str, torch.Tensor]:
         """−ELBO when each frame t of (B, T) sequences is a target whose context is the frames of
-        `context` (B, T) bool among the last `width` (t included), as a causal stream sees them. The
-        posterior reads the true y of the same window. `mask` (B, T) selects the scored targets.
+        `context` (B, T) bool among the last `width` (t included), held through gaps at what it
+        was at the last context frame, as a causal stream sees them; gap (B, T, 1) seconds since
+        the last face. The posterior reads the true y of the same window. `mask` (B, T) selects the
+        scored targets.
 
-        smoothness > 0 adds that weight × the total variation |μ_t − μ_{t−1}| (summed over outputs)
-        of the predicted mean as used at run time (z at the prior's mean): the prior that affect is
-        piecewise smooth, whose L1 form still lets the estimate jump where the evidence changes.
+        smoothness > 0 (one weight, or one per output) adds that weight × the total variation
+        |μ_t − μ_{t−1}| (summed over outputs) of the predicted mean as used at run time (z at the
+        prior's mean): the prior that affect is piecewise smooth, whose L1 form still lets the
+        estimate jump where the evidence changes.
         `observed` (B, T, y_dim) bool: which targets are labelled (the others count for nothing)."""
-        prior_r = window_mean(self.encode(x, y_context), context, width)
+        prior_r = hold_last(window_mean(self.encode(x, y_context), context, width), context)
         posterior = self.latent(window_mean(self.encode(x, y_target), torch.ones_like(context),
                                             width))
         prior = self.latent(prior_r)
-        log_prob = self.decode(x, posterior.rsample(), prior_r).log_prob(y_target)
+        log_prob = self.decode(x, posterior.rsample(), prior_r, gap).log_prob(y_target)
         likelihood = (log_prob if observed is None else log_prob * observed).sum(-1)
         kl = kl_divergence(posterior, prior).sum(-1)
         mask = torch.ones_like(context) if mask is None else mask
         weight = mask.float() / mask.float().sum().clamp_min(1)
         loss = ((kl_weight * kl - likelihood) * weight).sum()
         parts = {"nll": -(likelihood * weight).sum(), "kl": (kl * weight).sum()}
-        if smoothness > 0:
-            mean = self.decode(x, prior.mean, prior_r).mean
+        smoothness = torch.as_tensor(smoothness, dtype=x.dtype)
+        if (smoothness > 0).any():
+            mean = self.decode(x, prior.mean, prior_r, gap).mean
             pairs = (mask[:, 1:] & mask[:, :-1]).float()
-            variation = (mean[:, 1:] - mean[:, :-1]).abs().sum(-1)
+            variation = ((mean[:, 1:] - mean[:, :-1]).abs() * smoothness).sum(-1)
             parts["variation"] = (variation * pairs).sum() / pairs.sum().clamp_min(1)
-            loss = loss + smoothness * parts["variation"]
+            loss = loss + parts["variation"]
         return {"loss": loss, **parts}
 
-    def predict(self, r_mean: torch.Tensor,
-                x_target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(self, r_mean: torch.Tensor, x_target: torch.Tensor,
+                gap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, std) of y at the targets, with z at the mean of q(z | context); std calibrated."""
-        out = self.decode(x_target, self.latent(r_mean).mean, r_mean)
-        return out.mean, out.stddev * self.std_scale
+        out = self.decode(x_target, self.latent(r_mean).mean, r_mean, gap)
+        return out.mean, calibrated(self, out.stddev, gap)
 
 
 def window_mean(r: torch.Tensor, keep: torch.Tensor, width: int, ahead: int = 0) -> torch.Tensor:
@@ -196,15 +215,17 @@ class AffectiveProcessStage:
 
     Warm-up: a new track's context is whatever it has seen so far (one frame at first); the model
     was trained on such short contexts at the start of sequences, and its σ is wider there.
+    Through a detection gap the context stays as it was at the last face.
     """
 
-    produces = ("au", "valence", "uncertainty")
+    produces = ("au", "valence", "emotion", "uncertainty")
     windowed = True  # reads a context window of `seconds`, saved with the weights
 
     def __init__(self, model: AffectiveProcess, seconds: float = 2.0):
         self.model = model.eval()
         self.seconds = seconds
         self.windows: dict[int, ContextWindow] = {}
+        self.clock = GapClock()
 
     @classmethod
     def load_network(cls, path=None) -> tuple[AffectiveProcess, dict]:
@@ -222,18 +243,16 @@ class AffectiveProcessStage:
     def step(self, track_id: int, timestamp: float, reading: FrameOutput | None) -> FrameOutput:
         window = self.windows.setdefault(track_id, ContextWindow(self.seconds, self.model.r_size))
         x, y = temporal_input(reading, self.model.config["x_dim"])
+        gap = torch.tensor([[self.clock.tick(track_id, timestamp, reading is not None)]])
         if reading is not None:
             window.add(timestamp, self.model.encode(x, y))
-        else:
-            window.expire(timestamp)
-        mean, std = self.model.predict(window.mean(), x[None])
-        mean, std = mean[0].numpy(), std[0].numpy()
-        return FrameOutput(valence=float(np.clip(mean[0], -1, 1)),
-                           arousal=float(np.clip(mean[1], -1, 1)), au=np.clip(mean[2:] * 5, 0, 5),
-                           valence_std=float(std[0]), arousal_std=float(std[1]), au_std=std[2:] * 5)
+        mean, std = self.model.predict(window.mean(), x[None], gap)
+        return mean_output(mean[0].numpy(), std[0].numpy())
 
     def drop(self, track_id: int) -> None:
         self.windows.pop(track_id, None)
+        self.clock.drop(track_id)
 
     def reset(self) -> None:
         self.windows.clear()
+        self.clock.reset()

@@ -1,31 +1,56 @@
 """AffWildNet CNN-RNN (Kollias et al., IJCV 2019): per-frame features into a 2-layer GRU.
 
 The per-frame model's embedding, concatenated with the normalised face shape (as the paper feeds
-landmarks beside CNN features), goes through a 2-layer GRU of 128 units and linear heads for
-valence/arousal (tanh) and the 12 DISFA AUs (5·sigmoid). Trained on 80-frame sequences with
-1 − (CCC_v + CCC_a)/2. Streaming keeps one hidden state per track.
+landmarks beside CNN features), its prediction and how long the track has gone without a face, go
+through a 2-layer GRU of 128 units. Its heads give the GRU's own estimate of valence/arousal
+(tanh), the 12 DISFA AUs (sigmoid, /5) and the 8 emotion probabilities (softmax), a gate per
+output that mixes in the current frame's prediction (none without a face: a gated residual, so the
+GRU need not reproduce AU dynamics it would flatten), and a σ per output (a variance head trained
+with the Gaussian NLL, widened by a learnt process noise through detection gaps). Trained on
+80-frame sequences with 1 − (CCC_v + CCC_a)/2 as in the paper, plus the AU MSE, the emotions'
+cross-entropy and the NLL. Streaming keeps one hidden state per track.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.functional import softplus
 
 from ..errors import AffectStreamError
 from ..registry import Weights, register
-from ..types import DISFA_AU_NAMES, FrameOutput
-from .temporal import load_temporal_net, temporal_input
+from ..types import FrameOutput
+from .temporal import (
+    EMOTIONS,
+    PREDICTION_DIM,
+    GapClock,
+    calibrated,
+    calibration_buffers,
+    gap_feature,
+    hold_last,
+    load_temporal_net,
+    mean_output,
+    temporal_input,
+)
 
 
 class AffWildNet(nn.Module):
-    """features (B, T, D) → valence_arousal (B, T, 2) −1…1, au (B, T, 12) 0–5, hidden (layers, B,
+    """features (B, T, D) ending with [per-frame prediction (22), present], gap (B, T, 1) seconds
+    since the last face → mean (B, T, 22): valence, arousal −1…1, AU/5 0–1, emotion probabilities;
+    std (B, T, 22) calibrated; valence_arousal (B, T, 2); au (B, T, 12) 0–5; hidden (layers, B,
     H)."""
 
-    def __init__(self, input_dim: int, hidden: int = 128, layers: int = 2, dropout: float = 0.2):
+    def __init__(self, input_dim: int, hidden: int = 128, layers: int = 2, dropout: float = 0.2,
+                 min_std: float = 0.01):
         super().__init__()
-        self.gru = nn.GRU(input_dim, hidden, num_layers=layers, batch_first=True,
+        self.gru = nn.GRU(input_dim + 1, hidden, num_layers=layers, batch_first=True,
                           dropout=dropout if layers > 1 else 0.0)
-        self.valence_arousal = nn.Linear(hidden, 2)
-        self.au = nn.Linear(hidden, len(DISFA_AU_NAMES))
+        self.state = nn.Linear(hidden, PREDICTION_DIM)
+        # one gate per value and one for the whole emotion distribution
+        self.gate = nn.Linear(hidden, EMOTIONS.start + 1)
+        self.log_std = nn.Linear(hidden, PREDICTION_DIM)
+        self.process_noise = nn.Parameter(torch.full((PREDICTION_DIM,), -4.0))  # softplus: q
+        self.min_std = min_std
+        calibration_buffers(self, PREDICTION_DIM)
         self.config = {"input_dim": input_dim, "hidden": hidden, "layers": layers}
 
     @classmethod
@@ -36,11 +61,32 @@ class AffWildNet(nn.Module):
             raise AffectStreamError("bidirectional AffWildNet weights cannot run causally")
         return cls(**config)
 
-    def forward(self, features: torch.Tensor, hidden: torch.Tensor | None = None
-                ) -> dict[str, torch.Tensor]:
-        sequence, hidden = self.gru(features, hidden)
-        return {"valence_arousal": torch.tanh(self.valence_arousal(sequence)),
-                "au": 5.0 * torch.sigmoid(self.au(sequence)), "hidden": hidden}
+    def forward(self, features: torch.Tensor, gap: torch.Tensor | None = None,
+                hidden: torch.Tensor | None = None,
+                held: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """held (B, T, 22): the last detected frame's prediction at each step (default: found
+        within `features`; a stream passes the one it keeps)."""
+        gap = torch.zeros_like(features[..., :1]) if gap is None else gap
+        sequence, hidden = self.gru(torch.cat([features, gap_feature(gap)], -1), hidden)
+        raw = self.state(sequence)
+        au_end = EMOTIONS.start
+        own = torch.cat([torch.tanh(raw[..., :2]), torch.sigmoid(raw[..., 2:au_end]),
+                         torch.softmax(raw[..., EMOTIONS], -1)], -1)
+        frame, present = features[..., -PREDICTION_DIM - 1:-1], features[..., -1:]
+        if held is None:
+            held = hold_last(frame, present[..., 0] > 0)
+        # the reference: this frame's prediction, or in a gap the last face's (hold-last), which
+        # the gate mixes with the GRU's own estimate
+        reference = torch.where(present > 0, frame, held)
+        seen = (reference[..., EMOTIONS].sum(-1, keepdim=True) > 0).float()  # none before a face
+        gain = torch.sigmoid(self.gate(sequence)) * seen
+        gain = torch.cat([gain[..., :-1], gain[..., -1:].expand_as(frame[..., EMOTIONS])], -1)
+        mean = gain * reference + (1 - gain) * own  # emotions: a mix of two distributions is one
+        std = self.min_std + softplus(self.log_std(sequence))
+        std = (std ** 2 + softplus(self.process_noise) * gap).sqrt()
+        return {"mean": mean, "std": calibrated(self, std, gap),
+                "valence_arousal": mean[..., :2], "au": 5 * mean[..., 2:au_end],
+                "hidden": hidden}
 
 
 WEIGHTS = Weights("affwildnet.safetensors", card="affwildnet.md")
@@ -51,12 +97,14 @@ WEIGHTS = Weights("affwildnet.safetensors", card="affwildnet.md")
 class AffWildNetStage:
     """AffWildNet run causally: one GRU hidden state per track, forgotten when the track is lost."""
 
-    produces = ("au", "valence")
+    produces = ("au", "valence", "emotion", "uncertainty")
     windowed = False
 
     def __init__(self, net: AffWildNet):
         self.net = net.eval()
         self.hidden: dict[int, torch.Tensor] = {}
+        self.held: dict[int, torch.Tensor] = {}  # per track, its last face's prediction
+        self.clock = GapClock()
 
     @classmethod
     def load_network(cls, path=None) -> tuple[AffWildNet, dict]:
@@ -69,15 +117,21 @@ class AffWildNetStage:
 
     @torch.inference_mode()
     def step(self, track_id: int, timestamp: float, reading: FrameOutput | None) -> FrameOutput:
-        x, _ = temporal_input(reading, self.net.config["input_dim"])
-        out = self.net(x.reshape(1, 1, -1), self.hidden.get(track_id))
+        x, y = temporal_input(reading, self.net.config["input_dim"])
+        if reading is not None:
+            self.held[track_id] = y
+        gap = torch.tensor([[[self.clock.tick(track_id, timestamp, reading is not None)]]])
+        held = self.held.get(track_id, y).reshape(1, 1, -1)
+        out = self.net(x.reshape(1, 1, -1), gap, self.hidden.get(track_id), held)
         self.hidden[track_id] = out["hidden"]
-        va = out["valence_arousal"][0, 0].numpy()
-        return FrameOutput(valence=float(va[0]), arousal=float(va[1]),
-                           au=out["au"][0, 0].numpy().copy())
+        return mean_output(out["mean"][0, 0].numpy(), out["std"][0, 0].numpy())
 
     def drop(self, track_id: int) -> None:
         self.hidden.pop(track_id, None)
+        self.held.pop(track_id, None)
+        self.clock.drop(track_id)
 
     def reset(self) -> None:
         self.hidden.clear()
+        self.held.clear()
+        self.clock.reset()

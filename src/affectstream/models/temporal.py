@@ -2,7 +2,8 @@
 
 Each frame, every live track takes one causal step: a detected face with its per-frame reading,
 a track the tracker still holds but missed in this frame with an empty reading (present = 0), so
-the models carry their estimate through short detection gaps, as they were trained to.
+the models carry their estimate through short detection gaps, as they were trained to, and are
+told how long the gap has lasted, so their σ widens with it.
 """
 from __future__ import annotations
 
@@ -10,23 +11,99 @@ import numpy as np
 import torch
 
 from ..registry import Weights
-from ..types import AU_NAMES, DISFA_AU_NAMES, FrameOutput
+from ..types import AU_NAMES, DISFA_AU_NAMES, EMOTION_NAMES, FrameOutput
 from .weights import load_net
 
-PREDICTION_DIM = 14  # valence, arousal, AU/5: the per-frame prediction the models read and give
+# the per-frame prediction the models read and give: valence, arousal, the 12 DISFA AUs / 5 and
+# the 8 emotion probabilities
+PREDICTION_DIM = 2 + len(DISFA_AU_NAMES) + len(EMOTION_NAMES)
+EMOTIONS = slice(2 + len(DISFA_AU_NAMES), PREDICTION_DIM)  # where the probabilities sit in y
 # where the 12 DISFA AUs the temporal models carry sit among the 17 of AU_NAMES
 DISFA_INDEX = [AU_NAMES.index(a) for a in DISFA_AU_NAMES]
 
 
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """Softmax of emotion logits (float64 inside, so it matches the records' own)."""
+    z = np.asarray(logits, np.float64)
+    p = np.exp(z - z.max())
+    return p / p.sum()
+
+
 def temporal_input(out: FrameOutput | None, x_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x (x_dim,), y (14,)): x = [embedding, normalised landmarks, per-frame prediction, present],
+    """(x (x_dim,), y (22,)): x = [embedding, normalised landmarks, per-frame prediction, present],
     y = the prediction; zeros (present = 0) for a frame in which the track was not detected."""
     if out is None:
         return torch.zeros(x_dim), torch.zeros(PREDICTION_DIM)
-    y = torch.from_numpy(np.concatenate([[out.valence, out.arousal],
-                                         out.au[DISFA_INDEX] / 5]).astype(np.float32))
+    y = torch.from_numpy(np.concatenate([[out.valence, out.arousal], out.au[DISFA_INDEX] / 5,
+                                         probabilities(out.emotion)]).astype(np.float32))
     x = torch.cat([torch.from_numpy(out.embedding), torch.from_numpy(out.shape), y, torch.ones(1)])
     return x, y
+
+
+def gap_feature(gap: torch.Tensor) -> torch.Tensor:
+    """(…, 1) what a model reads of the seconds since the track's last face (0 on a face frame):
+    log-scaled, so the first frames of a gap differ most."""
+    return torch.log1p(10 * gap)
+
+
+def hold_last(values: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """(B, T, D) `values` at the last kept frame up to each t (zero before the first): what a
+    stream still holds from its last face through a detection gap."""
+    t = torch.arange(keep.shape[1]).expand_as(keep)
+    last = torch.where(keep, t, -1).cummax(1).values
+    held = values.gather(1, last.clamp_min(0)[..., None].expand_as(values))
+    return held * (last >= 0)[..., None]
+
+
+class GapClock:
+    """Per track, the timestamp of its last detected face: how long a detection gap has lasted."""
+
+    def __init__(self):
+        self.last: dict[int, float] = {}
+
+    def tick(self, track_id: int, timestamp: float, detected: bool) -> float:
+        """Seconds since the track's last face (0 when `detected`)."""
+        if detected or track_id not in self.last:
+            self.last[track_id] = timestamp
+        return max(0.0, timestamp - self.last[track_id])
+
+    def drop(self, track_id: int) -> None:
+        self.last.pop(track_id, None)
+
+    def reset(self) -> None:
+        self.last.clear()
+
+
+def calibrated(model: torch.nn.Module, std: torch.Tensor, gap: torch.Tensor) -> torch.Tensor:
+    """σ' = scale · σ^power · √(1 + growth · gap) with `model`'s calibration buffers: (2, y_dim)
+    scale and power, row 0 for frames with a face, row 1 for frames in a detection gap (gap (…, 1)
+    seconds > 0), and (y_dim,) growth per second of gap, fitted on tuning sequences (training.py
+    calibrate_std)."""
+    row = (gap > 0).long().squeeze(-1)
+    return (model.std_scale[row] * std.clamp_min(1e-6) ** model.std_power[row]
+            * (1 + model.std_growth * gap).sqrt())
+
+
+def calibration_buffers(module: torch.nn.Module, y_dim: int) -> None:
+    """Register the σ calibration `calibrated` reads, as the identity until it is fitted."""
+    module.register_buffer("std_scale", torch.ones(2, y_dim))
+    module.register_buffer("std_power", torch.ones(2, y_dim))
+    module.register_buffer("std_growth", torch.zeros(y_dim))
+
+
+def mean_output(mean: np.ndarray, std: np.ndarray | None = None) -> FrameOutput:
+    """A temporal model's (22,) mean (and σ) as a FrameOutput: values clipped to their ranges, AUs
+    back to 0–5, emotions renormalised to sum to 1 and stored as log-probabilities (the logits a
+    FrameOutput holds)."""
+    emotion = np.clip(mean[EMOTIONS].astype(np.float64), 1e-6, None)
+    out = FrameOutput(valence=float(np.clip(mean[0], -1, 1)),
+                      arousal=float(np.clip(mean[1], -1, 1)),
+                      au=np.clip(mean[2:EMOTIONS.start] * 5, 0, 5).astype(np.float32),
+                      emotion=np.log(emotion / emotion.sum()))
+    if std is not None:
+        out.valence_std, out.arousal_std = float(std[0]), float(std[1])
+        out.au_std = (std[2:EMOTIONS.start] * 5).astype(np.float32)
+    return out
 
 
 def widen_au(values: np.ndarray | None, reading: FrameOutput | None) -> np.ndarray | None:

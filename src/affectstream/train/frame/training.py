@@ -213,6 +213,16 @@ def selection_score(figures: dict) -> float:
             - figures.get("au_mae", 0) / 5)
 
 
+def selection_split(count: int, seed: int = 0, share: float = 0.1
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(held, train) indices of the faces found in the training split: a seeded `share` held out
+    for model selection, never used for gradient steps (the temporal models' tuning sequences are
+    built from it, as the per-frame model's errors there are those of unseen faces)."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    n_held = max(1, int(count * share))
+    return order[:n_held], order[n_held:]
+
+
 def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_size: int = 128,
                 lr: float = 3e-3, seed: int = 0, limit: int | None = None, holdout: float = 0.1,
                 threads: int = 2, landmarker=None, log=print) -> dict:
@@ -229,9 +239,8 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
     tensors, found_rate = build_tensors(faces, landmarker=landmarker, workers=threads)
     log(f"{faces.name}: {len(faces)} images, face found on {found_rate:.1%} "
         "by the pipeline's tracker")
-    order = torch.randperm(len(tensors), generator=torch.Generator().manual_seed(seed))
-    n_held = max(1, int(len(tensors) * holdout))
-    held, train = tensors.take(order[:n_held]), tensors.take(order[n_held:])
+    held_index, train_index = selection_split(len(tensors), seed, holdout)
+    held, train = tensors.take(held_index), tensors.take(train_index)
     mirror = shape_mirror(train.shape)
 
     net = FrameNet().to(memory_format=torch.channels_last)

@@ -3,7 +3,8 @@ trained and scored on corrupted sequences (data.py) the same way every time.
 
 The models come from the registry: each registered temporal model names its network and trainer.
 Held-out sequences are built from the *valid* split of the stills with another seed, so no image
-and no corruption trajectory of the evaluation was seen in training.
+and no corruption trajectory of the evaluation was seen in training; tuning sequences (σ's
+calibration) from the faces of the train split that the per-frame model held out, with a third.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ... import registry
 from ...errors import AffectStreamError
 from ...models.weights import save_net
 from .corpus import corpus_sequences
-from .data import SEQUENCE_FPS, Sequences, build_sequences, concat
+from .data import SEQUENCE_FPS, TUNE, Sequences, build_sequences, concat
 from .evaluation import (
     both,
     hold_last,
@@ -29,6 +30,9 @@ from .evaluation import (
 )
 
 EPOCHS = 30
+# tuning sequences (σ calibration; levers such as the smoothness prior are chosen on them), built
+# from faces the per-frame model held out, apart from the evaluation's valid split
+TUNE_SEQUENCES = 100
 
 
 def trainable() -> tuple[str, ...]:
@@ -74,6 +78,9 @@ def train_temporal(model: str, data, out=None, *, sequences: int = 600, videos: 
     if not parts:
         raise AffectStreamError("nothing to train on: give --sequences, --videos or --corpus")
     train = concat(parts)
+    # as many tuning sequences as held-out ones
+    tune = build_sequences(data, TUNE, valid_sequences or TUNE_SEQUENCES,
+                           **{**common, "seed": seed + 2})
     valid = held_out(data, valid_sequences, seed, weights=weights, landmarker=landmarker,
                      workers=threads, log=log) if valid_sequences else None
     log(f"{len(train.present)} training sequences "
@@ -81,7 +88,7 @@ def train_temporal(model: str, data, out=None, *, sequences: int = 600, videos: 
         f"sequences ready in {time.perf_counter() - started:.0f} s")
     epochs = epochs or EPOCHS
     trained = time.perf_counter()
-    net = entry.load_trainer()(train, epochs=epochs, seed=seed, log=log)
+    net = entry.load_trainer()(train, epochs=epochs, seed=seed, tune=tune, log=log)
     extra = {"seconds": seconds} if entry.cls.windowed else {}
     log(f"trained in {time.perf_counter() - trained:.0f} s")
     figures = score(net, valid, seconds) if valid is not None else {}

@@ -27,6 +27,9 @@ from ...models.frame import SHAPE_POINTS, FrameNet
 from ...types import DISFA_AU_NAMES, EMOTION_NAMES, main_track
 
 SEQUENCES_VERSION = 2  # bump when the corruption or featurisation changes (2: emotions)
+# the split of tuning sequences: the faces of the train split the per-frame model held out for
+# model selection (the evaluation uses the valid split, so tuning never sees it)
+TUNE = "tune"
 SEQUENCE_FPS = 30  # the frame rate the sequences stand for: context windows in frames ↔ seconds
 
 
@@ -304,15 +307,18 @@ def build_sequences(data, split: str, count: int, *, videos: tuple = (), video_c
     from `videos`, featurised by the pipeline's tracker and per-frame model. Each part is cached, as
     the tracker is the slow part (about 11 ms a frame on 2 workers)."""
     from ...models.frame import WEIGHTS, load_frame_net
-    from ..frame.training import stills_with_face
+    from ..frame.training import selection_split, stills_with_face
 
     weights_path = Path(weights) if weights else WEIGHTS.path
     net = load_frame_net(weights_path)
     common = [steps, degraded_share, seed, _digest(weights_path.read_bytes()), SEQUENCES_VERSION]
 
     def from_stills() -> Sequences:
-        images, va, au, emotion = stills_with_face(data, split, landmarker=landmarker,
-                                                   workers=workers)
+        images, va, au, emotion = stills_with_face(data, "train" if split == TUNE else split,
+                                                   landmarker=landmarker, workers=workers)
+        if split == TUNE:  # the per-frame model's model-selection faces, unseen in its training
+            held = selection_split(len(images))[0].numpy()
+            images, va, au, emotion = images[held], va[held], au[held], emotion[held]
         log(f"{count} sequences of {steps} frames from {len(images)} images of {data} ({split}); "
             f"running the tracker and the per-frame model on {count * steps} corrupted frames")
         return featurize(still_clips(images, va, au, emotion, count, steps, degraded_share, seed),

@@ -124,11 +124,8 @@ def _mean(values: np.ndarray) -> float:
 
 
 def model_prediction(net, valid: Sequences, seconds: float, ahead: int = 0) -> dict:
-    """The temporal model's causal (or, with ahead > 0, centred) predictions; emotions as the
-    pipeline gives them beside the model (per frame, none in gaps) until a model carries them."""
-    prediction = predict_sequences(net, valid, width=max(1, round(seconds * SEQUENCE_FPS)),
-                                   ahead=ahead)
-    return {"emotion": per_frame(valid)["emotion"], **prediction}
+    """The temporal model's causal (or, with ahead > 0, centred) predictions, emotions included."""
+    return predict_sequences(net, valid, width=max(1, round(seconds * SEQUENCE_FPS)), ahead=ahead)
 
 
 def score(net, valid: Sequences, seconds: float, ahead: int = 0) -> dict[str, dict]:

@@ -2,8 +2,8 @@
 tests).
 
 Steadiness: the mean absolute frame-to-frame change of valence and arousal of the main face of a
-video. Response: frames after a cut from a neutral to a smiling face until the live estimate
-covers 90 % of the change.
+video, and how often its top emotion changes. Response: frames after a cut from a neutral to a
+smiling face until the live estimate covers 90 % of the change.
 """
 from __future__ import annotations
 
@@ -16,16 +16,21 @@ from ..frame.data import read_faces
 from .data import SEQUENCE_FPS
 
 
-def steadiness(video, temporal: str) -> tuple[float, float, int]:
-    """(mean |Δvalence|, mean |Δarousal|, pairs) over consecutive detected frames of the first
-    track."""
-    with AffectStream(mode="offline", temporal=temporal, max_faces=1) as pipeline:
+def steadiness(video, temporal: str, **settings) -> dict:
+    """Over consecutive detected frames of the first track: mean |Δvalence| and |Δarousal|, the top
+    emotion's changes per minute, and the number of pairs. settings: more pipeline options."""
+    with AffectStream(mode="offline", temporal=temporal, max_faces=1, **settings) as pipeline:
         rows = [r for r in pipeline.stream(video) if r.success]
     first = main_track(rows)
-    by_frame = {r.frame: (r.valence, r.arousal) for r in rows if r.track_id == first}
-    pairs = np.array([(by_frame[f], by_frame[f + 1]) for f in by_frame if f + 1 in by_frame])
-    change = np.abs(pairs[:, 1] - pairs[:, 0]).mean(0)
-    return float(change[0]), float(change[1]), len(pairs)
+    by_frame = {r.frame: r for r in rows if r.track_id == first}
+    pairs = [(by_frame[f], by_frame[f + 1]) for f in by_frame if f + 1 in by_frame]
+    change = np.abs(np.array([(b.valence - a.valence, b.arousal - a.arousal)
+                              for a, b in pairs])).mean(0)
+    flips = sum(max(a.emotion, key=a.emotion.get) != max(b.emotion, key=b.emotion.get)
+                for a, b in pairs)
+    minutes = sum(b.timestamp - a.timestamp for a, b in pairs) / 60
+    return {"valence": float(change[0]), "arousal": float(change[1]),
+            "emotion_changes_per_minute": flips / minutes, "pairs": len(pairs)}
 
 
 def step_stills(ferplus) -> tuple[np.ndarray, np.ndarray]:
@@ -47,10 +52,10 @@ def step_frames(neutral: np.ndarray, smiling: np.ndarray, seconds: float = 2.0) 
     return frames
 
 
-def response(frames: list[np.ndarray], temporal: str, cut: int) -> dict:
+def response(frames: list[np.ndarray], temporal: str, cut: int, **settings) -> dict:
     """Live, frame by frame: per dimension (before, after, frames after the cut to 90 % of the
     change), the number of tracks and of frames with a face."""
-    with AffectStream(mode="live", temporal=temporal, max_faces=1) as pipeline:
+    with AffectStream(mode="live", temporal=temporal, max_faces=1, **settings) as pipeline:
         rows = [pipeline.analyze(Frame(i, i / SEQUENCE_FPS, image, 0.0))[0]
                 for i, image in enumerate(frames)]
     out = {"tracks": len({r.track_id for r in rows if r.success}),

@@ -1,48 +1,78 @@
 """Training the temporal models on sequences (see temporal_data): AffWildNet and the Affective
 Process.
 
-Inputs per frame: x = [per-frame embedding, normalised landmarks, per-frame prediction, face
-present]; targets: valence/arousal and AU/5. AffWildNet minimises 1 − (CCC_v + CCC_a)/2 plus an AU
-term over 80-frame sequences; the Affective Process maximises the ELBO with random context subsets,
-with a total-variation prior on its run-time mean.
+Inputs per frame: x = [per-frame embedding, normalised landmarks, per-frame prediction (valence,
+arousal, AU/5, emotion probabilities), face present] and the seconds since the last face; targets:
+valence/arousal, AU/5 and the emotion distribution. AffWildNet minimises 1 − (CCC_v + CCC_a)/2
+plus AU, emotion and variance terms over 80-frame sequences; the Affective Process maximises the
+ELBO with random context subsets, with a total-variation prior on its run-time mean. Both fit
+their σ's calibration afterwards on tuning sequences, apart for frames with and without a face.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ...models.affective_process import AffectiveProcess, window_mean
 from ...models.affwildnet import AffWildNet
+from ...models.temporal import EMOTIONS, hold_last
 from ..losses import ccc_loss
-from .data import Sequences
+from .data import SEQUENCE_FPS, Sequences
+
+CALIBRATION_POWERS = np.round(np.arange(0.5, 2.51, 0.05), 2)  # the σ exponents calibrate_std tries
+CALIBRATION_GROWTHS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)  # and widenings per second of gap
+CALIBRATION_LEVELS = np.arange(0.60, 0.801, 0.005)  # and ±1σ coverages, as quantiles of the error
 
 
 def inputs(seq: Sequences) -> torch.Tensor:
     """(S, T, D) per-frame inputs of the temporal models."""
-    return torch.cat([seq.embedding, seq.shape, seq.frame_prediction,
-                      seq.present[..., None].float()], -1)
+    return torch.cat([seq.embedding, seq.shape, frame_y(seq), seq.present[..., None].float()], -1)
+
+
+def frame_y(seq: Sequences) -> torch.Tensor:
+    """(S, T, 22) the per-frame prediction the models read: valence, arousal, AU/5, emotion
+    probabilities (zero without a face)."""
+    return torch.cat([seq.frame_prediction, seq.frame_emotion], -1)
 
 
 def targets(seq: Sequences) -> torch.Tensor:
-    """(S, T, 14): valence, arousal, AU/5."""
-    return torch.cat([seq.target_va, seq.target_au / 5], -1)
+    """(S, T, 22): valence, arousal, AU/5, emotion distribution (NaN: not labelled)."""
+    return torch.cat([seq.target_va, seq.target_au / 5, seq.target_emotion], -1)
 
 
-def affwildnet_loss(out: dict, seq: Sequences) -> torch.Tensor:
-    """1 − mean CCC of valence and arousal + MSE of AU/5, over the labelled frames (NaN:
-    unlabelled)."""
-    va, target = out["valence_arousal"].reshape(-1, 2), seq.target_va.reshape(-1, 2)
-    if not (torch.isnan(target).any() or torch.isnan(seq.target_au).any()):
-        return ccc_loss(va, target) + F.mse_loss(out["au"] / 5, seq.target_au / 5)
-    columns = [ok for ok in (~torch.isnan(target)).T]
-    terms = [ccc_loss(va[ok, k:k + 1], target[ok, k:k + 1]) for k, ok in enumerate(columns)
-             if ok.sum() > 1]
-    coded = ~torch.isnan(seq.target_au)
+def gaps(seq: Sequences) -> torch.Tensor:
+    """(S, T, 1) seconds since the last frame with a face (0 on one; counted from the start before
+    the first), at the sequences' frame rate."""
+    present = seq.present
+    t = torch.arange(present.shape[1]).expand_as(present)
+    last = torch.where(present, t, -1).cummax(1).values
+    return ((t - last).float() / SEQUENCE_FPS)[..., None]
+
+
+def affwildnet_loss(out: dict, seq: Sequences, au_weight: float = 1.0, nll_weight: float = 0.1,
+                    emotion_smoothness: float = 0.0) -> torch.Tensor:
+    """1 − mean CCC of valence and arousal + `au_weight` × MSE of AU/5 + cross-entropy of the
+    emotion distribution + `nll_weight` × the Gaussian NLL of σ (around the mean held fixed, so σ
+    does not bend it), over the labelled frames (NaN: unlabelled); + `emotion_smoothness` × the
+    total variation of the emotion probabilities between consecutive frames."""
+    mean, y = out["mean"], targets(seq)
+    va, target = mean[..., :2].reshape(-1, 2), y[..., :2].reshape(-1, 2)
+    terms = [ccc_loss(va[ok, k:k + 1], target[ok, k:k + 1])
+             for k, ok in enumerate((~torch.isnan(target)).T) if ok.sum() > 1]
     loss = torch.stack(terms).mean() if terms else va.sum() * 0
+    coded = ~torch.isnan(y[..., 2:EMOTIONS.start])
     if coded.any():
-        loss = loss + ((out["au"] - seq.target_au)[coded] / 5).pow(2).mean()
-    return loss
+        error = (mean[..., 2:EMOTIONS.start] - y[..., 2:EMOTIONS.start])[coded]
+        loss = loss + au_weight * error.pow(2).mean()
+    voted = torch.isfinite(y[..., EMOTIONS]).all(-1)
+    if voted.any():
+        loss = loss - (y[..., EMOTIONS][voted] * mean[..., EMOTIONS][voted].clamp_min(1e-6).log()
+                       ).sum(-1).mean()
+    ok = torch.isfinite(y)
+    error = torch.where(ok, y, mean.detach()) - mean.detach()  # NaN-free, so are the gradients
+    nll = torch.log(out["std"]) + 0.5 * (error / out["std"]).pow(2)
+    variation = (mean[:, 1:, EMOTIONS] - mean[:, :-1, EMOTIONS]).abs().sum(-1).mean()
+    return loss + nll_weight * nll[ok].mean() + emotion_smoothness * variation
 
 
 def _fit(model: torch.nn.Module, count: int, step, *, epochs: int, batch_size: int, lr: float,
@@ -67,87 +97,143 @@ def _fit(model: torch.nn.Module, count: int, step, *, epochs: int, batch_size: i
 
 
 def train_affwildnet(train: Sequences, epochs: int = 20, batch_size: int = 32, lr: float = 2e-3,
-                     seed: int = 0, log=print) -> AffWildNet:
+                     seed: int = 0, tune: Sequences | None = None, au_weight: float = 1.0,
+                     emotion_smoothness: float = 0.0, log=print) -> AffWildNet:
+    """AffWildNet on the sequences; its σ is then calibrated on the `tune` sequences, if any."""
     torch.manual_seed(seed)
-    x = inputs(train)
+    x, gap = inputs(train), gaps(train)
     net = AffWildNet(x.shape[-1])
 
     def step(index, generator):
-        return affwildnet_loss(net(x[index]), _take(train, index))
+        return affwildnet_loss(net(x[index], gap[index]), _take(train, index), au_weight,
+                               emotion_smoothness=emotion_smoothness)
 
-    return _fit(net, len(x), step, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                name="affwildnet", log=log)
+    net = _fit(net, len(x), step, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+               name="affwildnet", log=log)
+    return _calibrated(net, tune, None, log)
+
+
+def _calibrated(model, tune: Sequences | None, width: int | None, log):
+    """`model` with its σ calibrated on `tune` (when given), the fit logged."""
+    if tune is None:
+        return model
+    calibrate_std(model, tune, width or 1)
+    for row, part in enumerate(("face", "gap")):
+        growth = f" ·√(1 + {float(model.std_growth[0]):.2f}·gap s)" if row else ""
+        log(f"σ calibration on {len(tune.present)} tuning sequences, {part} frames: valence "
+            f"{float(model.std_scale[row, 0]):.3f}·σ^{float(model.std_power[row, 0]):.2f}{growth}")
+    return model
 
 
 def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int = 32,
                             lr: float = 1e-3, seed: int = 0, widths: tuple[int, int] = (4, 30),
-                            width: int = 15, calibration: float = 0.1, smoothness: float = 12.0,
+                            width: int = 15, tune: Sequences | None = None,
+                            smoothness: float = 4.0, emotion_smoothness: float | None = None,
                             log=print) -> AffectiveProcess:
     """Windowed ELBO: every frame is a target whose context is a random subset (50–100 % kept) of
     the frames with a face among the last `width` frames (width drawn per batch from `widths`),
     their y the per-frame predictions, as a causal stream of any frame rate and window length sees
-    them. `smoothness` weighs the total-variation prior on the run-time mean (window_elbo_loss): 12
-    is the smallest of 1, 4, 12 that halved the frame-to-frame change on a real talking-face clip
-    (see weights/affective_process.md). A seeded `calibration` share of the sequences takes no
-    gradient steps; the σ scales are fitted on it afterwards for the window `width` the model will
-    run with."""
+    them. `smoothness` weighs the total-variation prior on the run-time mean (window_elbo_loss),
+    `emotion_smoothness` (default: the same) the prior on the emotion probabilities.
+    The σ calibration is then fitted on the `tune` sequences (if any) for the window `width` the
+    model will run with."""
     torch.manual_seed(seed)
-    order = torch.randperm(len(train.present), generator=torch.Generator().manual_seed(seed))
-    held = order[:int(len(order) * calibration)]
-    calibration_set, train = _take(train, held), _take(train, order[len(held):])
-    x, y = inputs(train), targets(train)
+    x, y, y_frame, gap = inputs(train), targets(train), frame_y(train), gaps(train)
     observed = ~torch.isnan(y)  # corpora leave frames and AUs unlabelled; the likelihood skips them
-    y = torch.where(observed, y, train.frame_prediction)
+    y = torch.where(observed, y, y_frame)
     observed = None if observed.all() else observed
     model = AffectiveProcess(x.shape[-1], y.shape[-1])
+    weights = torch.full((y.shape[-1],), float(smoothness))
+    weights[EMOTIONS] = smoothness if emotion_smoothness is None else emotion_smoothness
 
     def step(index, generator):
         window = int(torch.randint(widths[0], widths[1] + 1, (1,), generator=generator))
         kept = torch.rand(len(index), 1, generator=generator) * 0.5 + 0.5
         context = train.present[index] & (torch.rand(train.present[index].shape,
                                                      generator=generator) < kept)
-        return model.window_elbo_loss(x[index], train.frame_prediction[index], y[index], context,
-                                      window, smoothness=smoothness,
+        return model.window_elbo_loss(x[index], y_frame[index], y[index], context, window,
+                                      gap[index], smoothness=weights,
                                       observed=(None if observed is None
                                                 else observed[index]))["loss"]
 
     model = _fit(model, len(x), step, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                  name="affective process", log=log)
-    if len(held):
-        calibrate_std(model, calibration_set, width)
-        log("σ scales fitted on " + f"{len(held)} held-back sequences: "
-            f"valence {float(model.std_scale[0]):.3f}, arousal {float(model.std_scale[1]):.3f}, "
-            f"AUs {float(model.std_scale[2:].mean()):.3f} (mean)")
-    return model
+    return _calibrated(model, tune, width, log)
 
 
-def calibrate_std(model: AffectiveProcess, seq: Sequences, width: int) -> None:
-    """Scale each output's σ so that 68.27 % of `seq`'s targets (all frames) lie within ±1σ, as for
-    a Gaussian: the ELBO's σ is an RMS error, wider than that where the errors are heavy-tailed."""
-    model.std_scale.fill_(1.0)
+def calibrate_std(model, seq: Sequences, width: int) -> None:
+    """Fit the σ calibration (models/temporal.py `calibrated`) per output on `seq`, apart on frames
+    with a face and frames in a gap: the power (and, in gaps, growth per second) and scale whose
+    ±1σ and ±2σ coverage come nearest the middle of a Gaussian's bands (68 %, 94.5 %); the trained
+    σ is an RMS error, and errors are heavy-tailed where a frame misleads or a gap hides a change.
+    """
+    from .evaluation import GAP_BUCKETS, gap_lengths
+
+    for buffer, identity in (("std_scale", 1.0), ("std_power", 1.0), ("std_growth", 0.0)):
+        getattr(model, buffer).fill_(identity)
     prediction = predict_sequences(model, seq, width=width)
-    error = np.abs(targets(seq).numpy() - prediction["mean"]) / prediction["std"]
-    error = error.reshape(-1, error.shape[-1])
-    scale = [np.quantile(e[np.isfinite(e)], 0.6827) if np.isfinite(e).any() else 1.0  # 1: uncoded
-             for e in error.T]
-    model.std_scale.copy_(torch.tensor(scale, dtype=torch.float32))
+    error, std = np.abs(targets(seq).numpy() - prediction["mean"]), prediction["std"]
+    frames = gap_lengths(seq.present.numpy())
+    gap = frames / SEQUENCE_FPS
+    bucket = np.digitize(frames, [lo for lo, _ in GAP_BUCKETS])  # 0: a face frame
+    for k in range(error.shape[-1]):
+        ok = np.isfinite(error[..., k])
+        face, missed = ok & (frames == 0), ok & (frames > 0)
+        if face.sum() >= 10:  # else: uncoded; σ as trained
+            model.std_scale[0, k], model.std_power[0, k] = _fit_power(error[face, k],
+                                                                      std[face, k])[:2]
+        if missed.sum() >= 10:
+            fit = _fit_power(error[missed, k], std[missed, k], gap[missed], bucket[missed])
+            model.std_scale[1, k], model.std_power[1, k], model.std_growth[k] = fit
+
+
+def _fit_power(error: np.ndarray, std: np.ndarray, gap: np.ndarray | None = None,
+               bucket: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(scale, power, growth) for `calibrate_std`; growth 0 without `gap`."""
+    best = None
+    for growth in (CALIBRATION_GROWTHS if gap is not None else (0.0,)):
+        widen = np.sqrt(1 + growth * gap) if gap is not None else 1.0
+        for power in CALIBRATION_POWERS:
+            spread = std.astype(np.float64) ** power * widen
+            for scale in np.quantile(error / spread, CALIBRATION_LEVELS):
+                miss = _coverage_miss(error, max(float(scale), 1e-6) * spread, bucket)
+                if best is None or miss < best[0] - 1e-9:
+                    best = (miss, max(float(scale), 1e-6), float(power), float(growth))
+    return best[1:]
+
+
+def _coverage_miss(error: np.ndarray, std: np.ndarray, bucket: np.ndarray | None) -> float:
+    """How far ±1σ and ±2σ coverage lie from the middle of the bands a Gaussian's would fall in
+    (64–72 %, 92–97 %), in half-widths of each band; with `bucket`, ±1σ in each gap-length
+    bucket (weighted by its share) too, so a long gap is as well covered as a short one."""
+    one, two = error <= std, error <= 2 * std
+    miss = max(abs(one.mean() - 0.68) / 0.04, abs(two.mean() - 0.945) / 0.025)
+    if bucket is not None:
+        miss += sum(abs(one[bucket == b].mean() - 0.68) / 0.04 * (bucket == b).mean()
+                    for b in np.unique(bucket))
+    return float(miss)
 
 
 @torch.inference_mode()
 def predict_sequences(model, seq: Sequences, width: int = 61,
                       ahead: int = 0) -> dict[str, np.ndarray]:
     """Causal predictions over sequences, as the pipeline makes them frame by frame: "mean"
-    (S, T, 14) (valence, arousal, AU/5) and, for the Affective Process, "std". width/ahead: its
-    context window in frames (ahead > 0: the offline, centred window)."""
-    x = inputs(seq)
+    (S, T, 22) (valence, arousal, AU/5, emotion), "std" and "emotion" (the probabilities,
+    renormalised). width/ahead: the Affective Process's context window in frames (ahead > 0: the
+    offline, centred window)."""
+    x, gap = inputs(seq), gaps(seq)
     if isinstance(model, AffWildNet):
-        out = model(x)
-        return {"mean": torch.cat([out["valence_arousal"], out["au"] / 5], -1).numpy()}
-    r_context = window_mean(model.encode(x, seq.frame_prediction), seq.present, width, ahead)
-    mean, std = model.predict(r_context, x)
+        out = model(x, gap)
+        mean, std = out["mean"], out["std"]
+    else:
+        r_context = window_mean(model.encode(x, frame_y(seq)), seq.present, width, ahead)
+        mean, std = model.predict(hold_last(r_context, seq.present) if not ahead else r_context,
+                                  x, gap)
     mean[..., :2] = mean[..., :2].clamp(-1, 1)
     mean[..., 2:] = mean[..., 2:].clamp(0, 1)
-    return {"mean": mean.numpy(), "std": std.numpy()}
+    emotion = mean[..., EMOTIONS].clamp_min(1e-6)
+    return {"mean": mean.numpy(), "std": std.numpy(),
+            "emotion": (emotion / emotion.sum(-1, keepdim=True)).numpy()}
 
 
 def _take(seq: Sequences, index) -> Sequences:

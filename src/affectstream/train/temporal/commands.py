@@ -4,7 +4,8 @@ trained and scored on corrupted sequences (data.py) the same way every time.
 The models come from the registry: each registered temporal model names its network and trainer.
 Held-out sequences are built from the *valid* split of the stills with another seed, so no image
 and no corruption trajectory of the evaluation was seen in training; tuning sequences (σ's
-calibration) from the faces of the train split that the per-frame model held out, with a third.
+calibration; levers such as the smoothness prior are chosen on them), as many, from the faces of
+the train split that the per-frame model held out, with a third seed.
 """
 from __future__ import annotations
 
@@ -30,9 +31,6 @@ from .evaluation import (
 )
 
 EPOCHS = 30
-# tuning sequences (σ calibration; levers such as the smoothness prior are chosen on them), built
-# from faces the per-frame model held out, apart from the evaluation's valid split
-TUNE_SEQUENCES = 100
 
 
 def trainable() -> tuple[str, ...]:
@@ -78,9 +76,9 @@ def train_temporal(model: str, data, out=None, *, sequences: int = 600, videos: 
     if not parts:
         raise AffectStreamError("nothing to train on: give --sequences, --videos or --corpus")
     train = concat(parts)
-    # as many tuning sequences as held-out ones
-    tune = build_sequences(data, TUNE, valid_sequences or TUNE_SEQUENCES,
-                           **{**common, "seed": seed + 2})
+    # as many tuning sequences as held-out ones (none: σ stays as trained)
+    tune = build_sequences(data, TUNE, valid_sequences, **{**common, "seed": seed + 2}) \
+        if valid_sequences else None
     valid = held_out(data, valid_sequences, seed, weights=weights, landmarker=landmarker,
                      workers=threads, log=log) if valid_sequences else None
     log(f"{len(train.present)} training sequences "

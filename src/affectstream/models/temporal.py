@@ -46,11 +46,22 @@ def gap_feature(gap: torch.Tensor) -> torch.Tensor:
     return torch.log1p(10 * gap)
 
 
+def last_kept(keep: torch.Tensor) -> torch.Tensor:
+    """(B, T) index of the last kept frame up to each t (−1 before the first)."""
+    t = torch.arange(keep.shape[1]).expand_as(keep)
+    return torch.where(keep, t, -1).cummax(1).values
+
+
+def frames_since(keep: torch.Tensor) -> torch.Tensor:
+    """(B, T) frames since the last kept frame (0 on one; counted from the start before the
+    first, as if a frame before the sequence had been kept)."""
+    return torch.arange(keep.shape[1]) - last_kept(keep)
+
+
 def hold_last(values: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """(B, T, D) `values` at the last kept frame up to each t (zero before the first): what a
     stream still holds from its last face through a detection gap."""
-    t = torch.arange(keep.shape[1]).expand_as(keep)
-    last = torch.where(keep, t, -1).cummax(1).values
+    last = last_kept(keep)
     held = values.gather(1, last.clamp_min(0)[..., None].expand_as(values))
     return held * (last >= 0)[..., None]
 

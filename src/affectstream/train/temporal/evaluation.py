@@ -9,7 +9,9 @@ a detection gap, and σ by how long the gap has lasted.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
+from ...models.temporal import frames_since
 from .. import metrics
 from .data import SEQUENCE_FPS, Sequences
 from .training import predict_sequences, targets
@@ -39,10 +41,7 @@ def hold_last(seq: Sequences) -> dict[str, np.ndarray]:
 def gap_lengths(present: np.ndarray) -> np.ndarray:
     """(S, T) frames since the last frame with a face (0 on a face frame; counted from the
     sequence's start before the first)."""
-    gap = np.zeros(present.shape, int)
-    for t in range(present.shape[1]):
-        gap[:, t] = np.where(present[:, t], 0, (gap[:, t - 1] if t else 0) + 1)
-    return gap
+    return frames_since(torch.from_numpy(present)).numpy()
 
 
 def emotion_figures(emotion: np.ndarray, seq: Sequences, frames: np.ndarray) -> dict:

@@ -15,7 +15,7 @@ import torch
 
 from ...models.affective_process import AffectiveProcess, window_mean
 from ...models.affwildnet import AffWildNet
-from ...models.temporal import EMOTIONS, hold_last
+from ...models.temporal import EMOTIONS, frames_since, hold_last
 from ..losses import ccc_loss
 from .data import SEQUENCE_FPS, Sequences
 
@@ -43,10 +43,7 @@ def targets(seq: Sequences) -> torch.Tensor:
 def gaps(seq: Sequences) -> torch.Tensor:
     """(S, T, 1) seconds since the last frame with a face (0 on one; counted from the start before
     the first), at the sequences' frame rate."""
-    present = seq.present
-    t = torch.arange(present.shape[1]).expand_as(present)
-    last = torch.where(present, t, -1).cummax(1).values
-    return ((t - last).float() / SEQUENCE_FPS)[..., None]
+    return (frames_since(seq.present).float() / SEQUENCE_FPS)[..., None]
 
 
 def affwildnet_loss(out: dict, seq: Sequences, au_weight: float = 1.0, nll_weight: float = 0.1,

@@ -2,8 +2,11 @@
 cache."""
 from __future__ import annotations
 
+import faulthandler
 import os
+import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,32 @@ os.environ["AFFECTSTREAM_CACHE"] = tempfile.mkdtemp(prefix="affectstream-cache-"
 os.environ["AFFECTSTREAM_OFFLINE"] = "1"
 if MODEL.exists():
     os.environ["AFFECTSTREAM_MODEL_DIR"] = str(MODEL.parent)
+
+
+# Seconds the interpreter may take to exit once pytest has printed its summary.
+EXIT_GRACE_S = 60
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config._affectstream_status = int(exitstatus)
+
+
+def pytest_unconfigure(config):
+    """A thread left running (a reader on a socket, a pool worker) would hold the interpreter at
+    exit with every result already printed, until CI's clock runs out: past a grace period this
+    prints every thread's stack, so the culprit is named, and exits with pytest's own status."""
+    status = getattr(config, "_affectstream_status", None)
+    if status is None:
+        return
+
+    def watchdog():
+        threading.Event().wait(EXIT_GRACE_S)
+        print(f"\ntests: the interpreter had not exited {EXIT_GRACE_S} s after the summary; "
+              "threads still running:", file=sys.stderr, flush=True)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        os._exit(status)
+
+    threading.Thread(target=watchdog, name="exit-watchdog", daemon=True).start()
 
 
 def _need(path: Path) -> Path:

@@ -259,7 +259,8 @@ def cmd_train(args) -> int:
     from .train.frame.training import train_frame
 
     train_frame(args.data, args.out or f"{TRAINED}/frame.safetensors", epochs=args.epochs or 40,
-                seed=args.seed, limit=args.limit, threads=args.threads, landmarker=args.landmarker)
+                seed=args.seed, limit=args.limit, threads=args.threads, teachers=args.teachers,
+                distill=args.distill, ema=args.ema, landmarker=args.landmarker)
     return 0
 
 
@@ -492,6 +493,13 @@ def _train_parser(sub) -> None:
                    help="temporal: sequences cut from --videos")
     q.add_argument("--valid-sequences", type=int, default=100,
                    help="temporal: held-out sequences scored at the end")
+    q.add_argument("--teachers", nargs="*", default=[],
+                   help="frame: per-frame networks whose ensemble the targets are distilled from")
+    q.add_argument("--distill", type=float, default=0.5,
+                   help="frame: how far the targets move to the teachers' ensemble (0–1)")
+    q.add_argument("--ema", type=float, default=0.0,
+                   help="frame: select among moving averages of the weights with this decay per "
+                        "step (e.g. 0.998; 0: the weights themselves)")
     q.set_defaults(func=cmd_train)
 
 

@@ -223,13 +223,52 @@ def selection_split(count: int, seed: int = 0, share: float = 0.1
     return order[:n_held], order[n_held:]
 
 
+def flipped(data: Tensors, mirror: torch.Tensor) -> Tensors:
+    """The mirror image of every face: crop flipped, left/right blendshapes and landmarks
+    swapped."""
+    return Tensors(data.image.flip(-1), data.blend[:, BLEND_MIRROR],
+                   (data.shape * torch.tensor([-1.0, 1.0]))[:, mirror], data.va, data.au,
+                   data.emotion)
+
+
+@torch.no_grad()
+def ensemble_prediction(paths, data: Tensors, mirror: torch.Tensor) -> dict[str, np.ndarray]:
+    """Mean valence/arousal and emotion probabilities of the networks at `paths`, each on the
+    face and its mirror image (the distillation targets)."""
+    from ...models.frame import load_frame_net
+
+    va, emotion = [], []
+    for path in paths:
+        net = load_frame_net(path).to(memory_format=torch.channels_last)
+        for view in (data, flipped(data, mirror)):
+            out = predict(net, view)
+            va.append(out["valence_arousal"])
+            emotion.append(torch.softmax(torch.from_numpy(out["emotion"]), 1).numpy())
+    return {"valence_arousal": np.mean(va, 0), "emotion": np.mean(emotion, 0)}
+
+
+def distilled(train: Tensors, teachers, mirror: torch.Tensor, weight: float) -> Tensors:
+    """`train` with its emotion and valence/arousal targets moved `weight` of the way to the
+    teachers' ensemble (knowledge distillation, Hinton et al. 2015): the ensemble's soft output
+    carries the similarity between classes that ten crowd votes only sample."""
+    teacher = ensemble_prediction(teachers, train, mirror)
+    emotion = torch.from_numpy(teacher["emotion"]).float()
+    va = torch.from_numpy(teacher["valence_arousal"]).float()
+    return Tensors(train.image, train.blend, train.shape,
+                   torch.lerp(train.va, va, weight),  # NaN (unlabelled) stays NaN
+                   train.au, torch.lerp(train.emotion, emotion, weight))
+
+
 def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_size: int = 128,
                 lr: float = 3e-3, seed: int = 0, limit: int | None = None, holdout: float = 0.1,
-                threads: int = 2, landmarker=None, log=print) -> dict:
+                threads: int = 2, teachers=(), distill: float = 0.5, ema: float = 0.0,
+                landmarker=None, log=print) -> dict:
     """Train a FrameNet on `data` (read_faces formats) and save it to `out`; returns the held-out
-    figures.
+    figures. `teachers`: networks whose ensemble the targets are distilled from (`distill` of the
+    way); `ema` > 0 selects among exponential moving averages of the weights (that decay per step).
 
-    Seeded: the same data, seed and epochs give the same weights on the same machine.
+    Seeded: the same data, seed and epochs give the same weights on the same machine. The held-out
+    share is always seed 0's, so every network (teachers included) leaves the same faces unseen.
     """
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
@@ -239,11 +278,17 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
     tensors, found_rate = build_tensors(faces, landmarker=landmarker, workers=threads)
     log(f"{faces.name}: {len(faces)} images, face found on {found_rate:.1%} "
         "by the pipeline's tracker")
-    held_index, train_index = selection_split(len(tensors), seed, holdout)
+    held_index, train_index = selection_split(len(tensors), 0, holdout)
     held, train = tensors.take(held_index), tensors.take(train_index)
     mirror = shape_mirror(train.shape)
+    if teachers:
+        train = distilled(train, teachers, mirror, distill)
+        log(f"targets distilled {distill:.0%} from the ensemble of {len(teachers)} network(s)")
 
     net = FrameNet().to(memory_format=torch.channels_last)
+    averaged = (torch.optim.swa_utils.AveragedModel(
+        net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema), use_buffers=True)
+        if ema else None)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.05)
     steps_per_epoch = math.ceil(len(train) / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -273,17 +318,22 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
             loss.backward()
             optimizer.step()
             schedule.step()
+            if averaged is not None:
+                averaged.update_parameters(net)
             for k, v in parts.items():
                 totals[k] = totals.get(k, 0.0) + float(v.detach()) / steps_per_epoch
-        figures = score(predict(net, held), held)
+        chosen = net if averaged is None else averaged.module
+        figures = score(predict(chosen, held), held)
         line = " ".join(f"{k} {v:.3f}" for k, v in {**totals, **figures}.items())
         log(f"epoch {epoch + 1}/{epochs} [{time.perf_counter() - started:.0f} s] {line}")
         if selection_score(figures) > best:
             best, best_figures = selection_score(figures), figures
-            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in chosen.state_dict().items()}
     net.load_state_dict(best_state)
+    recipe = {"teachers": ", ".join(Path(t).name for t in teachers), "distill": str(distill),
+              "ema": str(ema)} if teachers or ema else {}
     save_net(net.eval(), out, data=str(data), images=len(faces), seed=seed, epochs=epochs,
-                   face_found=f"{found_rate:.4f}", holdout=json_figures(best_figures))
+             face_found=f"{found_rate:.4f}", holdout=json_figures(best_figures), **recipe)
     log(f"saved {out} (held-out: {json_figures(best_figures)}) "
         f"in {time.perf_counter() - started:.0f} s")
     return best_figures

@@ -4,9 +4,10 @@ import sys
 import time
 
 import numpy as np
+from safetensors import safe_open
 
 import affectstream as af
-from affectstream.models.frame import load_frame_net
+from affectstream.models.frame import WEIGHTS, load_frame_net
 
 
 def test_train_frame_on_500_images_gives_a_loadable_model(shared, model, tmp_path):
@@ -15,12 +16,16 @@ def test_train_frame_on_500_images_gives_a_loadable_model(shared, model, tmp_pat
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "affectstream.cli", "train", "frame", "--data",
                              str(shared / "data" / "ferplus"), "--out", str(out), "--limit", "500",
-                             "--epochs", "3"],
+                             "--epochs", "3", "--ema", "0.99", "--teachers",
+                             str(WEIGHTS.path)],
                             capture_output=True, text=True, env=env, timeout=600)
     print(f"train frame on 500 images: {time.perf_counter() - started:.0f} s")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "epoch 3/3" in result.stdout and "face found on" in result.stdout
+    assert "targets distilled 50% from the ensemble of 1 network(s)" in result.stdout
     net = load_frame_net(out)
+    with safe_open(out, "pt") as f:  # the file says how it was made
+        assert f.metadata()["teachers"] == "frame.safetensors" and f.metadata()["ema"] == "0.99"
     assert net.config["embed"] == 256
     # The new weights drive the whole pipeline.
     with af.AffectStream(weights=out) as pipeline:
@@ -61,3 +66,34 @@ def test_frame_au_widens_the_head_and_keeps_everything_else(shared, model, tmp_p
                                   still=True)
     assert set(row.au) == set(af.AU_NAMES) - {"AU23"}
     assert set(row.au_presence) == set(PRESENCE_AU_NAMES) - {"AU23"}
+
+
+def test_distilled_targets_move_part_way_to_the_mirror_averaged_ensemble(tmp_path):
+    import torch
+
+    from affectstream.models.frame import FrameNet
+    from affectstream.models.weights import save_net
+    from affectstream.train.frame.training import Tensors, distilled, ensemble_prediction
+
+    generator = torch.Generator().manual_seed(0)
+    n = 6
+    votes = torch.softmax(torch.randn(n, 8, generator=generator), 1)
+    votes[1] = float("nan")  # an image with no emotion label stays unlabelled
+    data = Tensors(torch.rand(n, 1, 48, 48, generator=generator),
+                   torch.rand(n, 52, generator=generator),
+                   torch.rand(n, 478, 2, generator=generator) - 0.5, votes[:, :2].clone(),
+                   torch.zeros(n, 12), votes)
+    teachers = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        teachers.append(save_net(FrameNet().eval(), tmp_path / f"teacher{seed}.safetensors"))
+    mirror = torch.arange(478)
+    teacher = ensemble_prediction(teachers, data, mirror)
+    one = ensemble_prediction(teachers[:1], data, mirror)
+    assert not np.allclose(teacher["emotion"], one["emotion"])  # both networks count
+    mixed = distilled(data, teachers, mirror, 0.25)
+    expected = 0.75 * votes + 0.25 * torch.from_numpy(teacher["emotion"])
+    assert torch.allclose(mixed.emotion[[0, 2, 3, 4, 5]], expected[[0, 2, 3, 4, 5]], atol=1e-6)
+    assert torch.isnan(mixed.emotion[1]).all() and torch.isnan(mixed.va[1]).all()
+    assert torch.allclose(mixed.emotion[[0, 2]].sum(1), torch.ones(2), atol=1e-5)
+    assert torch.equal(mixed.image, data.image) and torch.equal(mixed.au, data.au)

@@ -17,7 +17,7 @@ def test_train_frame_on_500_images_gives_a_loadable_model(shared, model, tmp_pat
     result = subprocess.run([sys.executable, "-m", "affectstream.cli", "train", "frame", "--data",
                              str(shared / "data" / "ferplus"), "--out", str(out), "--limit", "500",
                              "--epochs", "3", "--ema", "0.99", "--teachers",
-                             str(WEIGHTS.path)],
+                             str(WEIGHTS.path), "--channels", "16", "32", "48", "64"],
                             capture_output=True, text=True, env=env, timeout=600)
     print(f"train frame on 500 images: {time.perf_counter() - started:.0f} s")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -26,7 +26,7 @@ def test_train_frame_on_500_images_gives_a_loadable_model(shared, model, tmp_pat
     net = load_frame_net(out)
     with safe_open(out, "pt") as f:  # the file says how it was made
         assert f.metadata()["teachers"] == "frame.safetensors" and f.metadata()["ema"] == "0.99"
-    assert net.config["embed"] == 256
+    assert net.config["embed"] == 256 and net.config["channels"] == [16, 32, 48, 64]
     # The new weights drive the whole pipeline.
     with af.AffectStream(weights=out) as pipeline:
         image = np.load(shared / "data" / "ferplus" / "ferplus_valid.npz")["images"][0]

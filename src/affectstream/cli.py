@@ -260,7 +260,8 @@ def cmd_train(args) -> int:
 
     train_frame(args.data, args.out or f"{TRAINED}/frame.safetensors", epochs=args.epochs or 40,
                 seed=args.seed, limit=args.limit, threads=args.threads, teachers=args.teachers,
-                distill=args.distill, ema=args.ema, landmarker=args.landmarker)
+                distill=args.distill, ema=args.ema, channels=args.channels,
+                landmarker=args.landmarker)
     return 0
 
 
@@ -500,6 +501,8 @@ def _train_parser(sub) -> None:
     q.add_argument("--ema", type=float, default=0.0,
                    help="frame: select among moving averages of the weights with this decay per "
                         "step (e.g. 0.998; 0: the weights themselves)")
+    q.add_argument("--channels", type=int, nargs="+", default=[32, 64, 128, 192],
+                   help="frame: the CNN's width at each stage (max-pooled between stages)")
     q.set_defaults(func=cmd_train)
 
 

@@ -262,10 +262,12 @@ def distilled(train: Tensors, teachers, mirror: torch.Tensor, weight: float) -> 
 def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_size: int = 128,
                 lr: float = 3e-3, seed: int = 0, limit: int | None = None, holdout: float = 0.1,
                 threads: int = 2, teachers=(), distill: float = 0.5, ema: float = 0.0,
-                landmarker=None, log=print) -> dict:
+                channels: tuple[int, ...] = (32, 64, 128, 192), landmarker=None,
+                log=print) -> dict:
     """Train a FrameNet on `data` (read_faces formats) and save it to `out`; returns the held-out
     figures. `teachers`: networks whose ensemble the targets are distilled from (`distill` of the
-    way); `ema` > 0 selects among exponential moving averages of the weights (that decay per step).
+    way); `ema` > 0 selects among exponential moving averages of the weights (that decay per step);
+    `channels`: the CNN's width at each of its stages.
 
     Seeded: the same data, seed and epochs give the same weights on the same machine. The held-out
     share is always seed 0's, so every network (teachers included) leaves the same faces unseen.
@@ -285,7 +287,7 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
         train = distilled(train, teachers, mirror, distill)
         log(f"targets distilled {distill:.0%} from the ensemble of {len(teachers)} network(s)")
 
-    net = FrameNet().to(memory_format=torch.channels_last)
+    net = FrameNet(channels=tuple(channels)).to(memory_format=torch.channels_last)
     averaged = (torch.optim.swa_utils.AveragedModel(
         net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema), use_buffers=True)
         if ema else None)

@@ -142,7 +142,20 @@ def test_residual_decoder_starts_between_the_frame_and_the_context_mean():
     # a detected face: halfway to the context
     assert torch.allclose(seen, (y[:1] + context_mean) / 2)
     missed, _ = ap.predict(r_context, torch.zeros(1, 6), torch.ones(1, 1))
-    assert torch.allclose(missed, torch.tensor([[0.3, 0.2, 0.4]]))  # no face: the context's mean
+    assert torch.allclose(missed, torch.tensor([[0.3, 0.2, 0.4]]))  # no face, none held: context
+    # in a gap, the last face's prediction takes the frame's place: halfway from it to the context
+    held, _ = ap.predict(r_context, torch.zeros(1, 6), torch.ones(1, 1), y[1:])
+    assert torch.allclose(held, (y[1:] + context_mean) / 2)
+    # along a sequence, the last face is found in x itself
+    gap_x = torch.stack([x[1], torch.zeros(6)])[None]
+    along, _ = ap.predict(r_context, gap_x, torch.tensor([[[0.0], [0.1]]]))
+    assert torch.allclose(along[0, 1], (y[1] + context_mean) / 2)
+    # files before v0.6 read only the context in a gap
+    old = AffectiveProcess.from_config({k: v for k, v in ap.config.items()
+                                        if k != "held_reference"})
+    old.load_state_dict(ap.state_dict())
+    assert torch.allclose(old.predict(r_context, torch.zeros(1, 6), torch.ones(1, 1), y[1:])[0],
+                          context_mean[None])
 
 
 def test_weighted_context_is_the_weighted_mean_of_its_points():

@@ -17,6 +17,7 @@ from torch.distributions import Normal, kl_divergence
 from ..errors import AffectStreamError
 from ..registry import Weights, register
 from ..types import FrameOutput
+from .smoothing import TrackSmoothers
 from .temporal import (
     GapClock,
     calibrated,
@@ -46,11 +47,12 @@ class AffectiveProcess(nn.Module):
 
     Residual decoder: x ends with [per-frame prediction (y_dim), present (1)], and each r_i carries
     its y_i beside the encoder's features, so r_C holds the context's mean prediction ȳ_C. The
-    decoder's mean is g·y_frame + (1 − g)·ȳ_C + a correction, with a gate g (0–1 per output, 0
-    where no face was detected) saying how far this frame is trusted over its context, as a Kalman
-    gain would: an untrained decoder already halves the per-frame jitter and holds the estimate
-    through gaps, and training spends its capacity on when to follow the frame and what the
-    context adds.
+    decoder's mean is g·y_ref + (1 − g)·ȳ_C + a correction, with a gate g (0–1 per output) saying
+    how far the reference is trusted over the context, as a Kalman gain would. The reference is
+    this frame's prediction, or in a detection gap the last face's (v0.6: before, g was 0 in a gap
+    and the estimate fell back to ȳ_C, which trails the last face). An untrained decoder already
+    halves the per-frame jitter and holds the estimate through gaps, and training spends its
+    capacity on when to follow the frame and what the context adds.
 
     Weighted context: the encoder also gives each context point a weight w_i (0–1), and r_C is the
     weighted mean Σ w_i r_i / Σ w_i: a soft form of the paper's "smart" selection of the most
@@ -63,7 +65,8 @@ class AffectiveProcess(nn.Module):
     """
 
     def __init__(self, x_dim: int, y_dim: int, r_dim: int = 128, z_dim: int = 64, hidden: int = 128,
-                 min_std: float = 0.01):
+                 min_std: float = 0.01, held_reference: bool = True,
+                 smoothing: list | None = None):
         super().__init__()
         self.r_size = r_dim + y_dim + 1  # the length of r_i: features, y_i, weight
         self.encoder = _mlp([x_dim + y_dim, hidden, hidden, r_dim + 1])
@@ -75,9 +78,12 @@ class AffectiveProcess(nn.Module):
         with torch.no_grad():
             self.decoder[-1].bias[2 * y_dim:].fill_(-2.0)
         self.min_std = min_std
+        self.held_reference = held_reference
         calibration_buffers(self, y_dim)  # σ's calibration, fitted after training
         self.config = {"x_dim": x_dim, "y_dim": y_dim, "r_dim": r_dim, "z_dim": z_dim,
-                       "hidden": hidden}
+                       "hidden": hidden, "held_reference": held_reference,
+                       # the 1€ filter on the output (smoothing.py), chosen after training
+                       "smoothing": smoothing}
 
     @classmethod
     def from_config(cls, config: dict) -> AffectiveProcess:
@@ -86,6 +92,7 @@ class AffectiveProcess(nn.Module):
         if not (config.pop("residual", True) and config.pop("weighted", True)):
             raise AffectStreamError("Affective Process weights without the residual decoder and "
                                     "weighted context are not supported; retrain them")
+        config.setdefault("held_reference", False)  # files before v0.6 gate the frame only
         return cls(**config)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -103,25 +110,39 @@ class AffectiveProcess(nn.Module):
         return Normal(mu, 0.1 + 0.9 * torch.sigmoid(raw))
 
     def decode(self, x: torch.Tensor, z: torch.Tensor, r_mean: torch.Tensor,
-               gap: torch.Tensor) -> Normal:
+               gap: torch.Tensor, held: torch.Tensor | None = None) -> Normal:
         """p(y | x, z, r_C, gap); z and r_C either per target (same leading shape as x) or one per
-        set (…, D); gap (…, 1): seconds since the last face, 0 on a face frame."""
+        set (…, D); gap (…, 1): seconds since the last face, 0 on a face frame; held (…, y_dim):
+        the last detected frame's prediction (default: found along the time axis of (B, T, D) x; a
+        stream passes the one it keeps)."""
         r_mean = self.aggregate(r_mean)
         if z.dim() < x.dim():
             z = z.unsqueeze(-2).expand(*x.shape[:-1], z.shape[-1])
             r_mean = r_mean.unsqueeze(-2).expand(*x.shape[:-1], r_mean.shape[-1])
         out = self.decoder(torch.cat([x, z, r_mean, gap_feature(gap)], dim=-1))
         correction, raw, gate = out.chunk(3, dim=-1)
-        y_dim, present = correction.shape[-1], x[..., -1:]
-        gain = torch.sigmoid(gate) * present
-        mu = correction + gain * x[..., -y_dim - 1:-1] + (1 - gain) * r_mean[..., -y_dim:]
+        reference, gain = self.reference(x, held, torch.sigmoid(gate))
+        mu = correction + gain * reference + (1 - gain) * r_mean[..., -correction.shape[-1]:]
         std = self.min_std + torch.nn.functional.softplus(raw)
         noise = torch.nn.functional.softplus(self.process_noise) * gap
         return Normal(mu, (std ** 2 + noise).sqrt())
 
+    def reference(self, x: torch.Tensor, held: torch.Tensor | None,
+                  gain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the value the gate mixes in, the gain): this frame's prediction, or in a gap the last
+        face's (hold-last, which the context mean would otherwise trail); before any face, none."""
+        frame, present = x[..., -gain.shape[-1] - 1:-1], x[..., -1:]
+        if not self.held_reference:  # files before v0.6: gap frames read the context only
+            return frame, gain * present
+        if held is None:
+            held = hold_last(frame, present[..., 0] > 0) if frame.dim() == 3 else frame
+        reference = torch.where(present > 0, frame, held)
+        seen = reference.abs().sum(-1, keepdim=True) > 0
+        return reference, gain * seen
+
     def window_elbo_loss(self, x, y_context, y_target, context, width: int, gap, mask=None,
                          kl_weight: float = 1.0, smoothness: float = 0.0,
-                         observed=None) -> dict[str, torch.Tensor]:
+                         observed=None, runtime_mean: bool = False) -> dict[str, torch.Tensor]:
         """−ELBO when each frame t of (B, T) sequences is a target whose context is the frames of
         `context` (B, T) bool among the last `width` (t included), held through gaps at what it
         was at the last context frame, as a causal stream sees them; gap (B, T, 1) seconds since
@@ -132,7 +153,8 @@ class AffectiveProcess(nn.Module):
         |μ_t − μ_{t−1}| (summed over outputs) of the predicted mean as used at run time (z at the
         prior's mean): the prior that affect is piecewise smooth, whose L1 form still lets the
         estimate jump where the evidence changes.
-        `observed` (B, T, y_dim) bool: which targets are labelled (the others count for nothing)."""
+        `observed` (B, T, y_dim) bool: which targets are labelled (the others count for nothing).
+        runtime_mean: also return that mean as "mean" (for losses on it, such as CCC)."""
         prior_r = hold_last(window_mean(self.encode(x, y_context), context, width), context)
         posterior = self.latent(window_mean(self.encode(x, y_target), torch.ones_like(context),
                                             width))
@@ -145,18 +167,20 @@ class AffectiveProcess(nn.Module):
         loss = ((kl_weight * kl - likelihood) * weight).sum()
         parts = {"nll": -(likelihood * weight).sum(), "kl": (kl * weight).sum()}
         smoothness = torch.as_tensor(smoothness, dtype=x.dtype)
+        if runtime_mean or (smoothness > 0).any():
+            parts["mean"] = self.decode(x, prior.mean, prior_r, gap).mean
         if (smoothness > 0).any():
-            mean = self.decode(x, prior.mean, prior_r, gap).mean
+            mean = parts["mean"]
             pairs = (mask[:, 1:] & mask[:, :-1]).float()
             variation = ((mean[:, 1:] - mean[:, :-1]).abs() * smoothness).sum(-1)
             parts["variation"] = (variation * pairs).sum() / pairs.sum().clamp_min(1)
             loss = loss + parts["variation"]
         return {"loss": loss, **parts}
 
-    def predict(self, r_mean: torch.Tensor, x_target: torch.Tensor,
-                gap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(self, r_mean: torch.Tensor, x_target: torch.Tensor, gap: torch.Tensor,
+                held: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, std) of y at the targets, with z at the mean of q(z | context); std calibrated."""
-        out = self.decode(x_target, self.latent(r_mean).mean, r_mean, gap)
+        out = self.decode(x_target, self.latent(r_mean).mean, r_mean, gap, held)
         return out.mean, calibrated(self, out.stddev, gap)
 
 
@@ -225,7 +249,9 @@ class AffectiveProcessStage:
         self.model = model.eval()
         self.seconds = seconds
         self.windows: dict[int, ContextWindow] = {}
+        self.held: dict[int, torch.Tensor] = {}  # per track, the last face's prediction
         self.clock = GapClock()
+        self.smooth = TrackSmoothers(model.config.get("smoothing"))
 
     @classmethod
     def load_network(cls, path=None) -> tuple[AffectiveProcess, dict]:
@@ -246,13 +272,19 @@ class AffectiveProcessStage:
         gap = torch.tensor([[self.clock.tick(track_id, timestamp, reading is not None)]])
         if reading is not None:
             window.add(timestamp, self.model.encode(x, y))
-        mean, std = self.model.predict(window.mean(), x[None], gap)
-        return mean_output(mean[0].numpy(), std[0].numpy())
+            self.held[track_id] = y
+        mean, std = self.model.predict(window.mean(), x[None], gap,
+                                       self.held.get(track_id, y)[None])
+        return mean_output(self.smooth(track_id, timestamp, mean[0].numpy()), std[0].numpy())
 
     def drop(self, track_id: int) -> None:
         self.windows.pop(track_id, None)
+        self.held.pop(track_id, None)
+        self.smooth.drop(track_id)
         self.clock.drop(track_id)
 
     def reset(self) -> None:
         self.windows.clear()
+        self.held.clear()
+        self.smooth.reset()
         self.clock.reset()

@@ -19,6 +19,7 @@ from torch.nn.functional import softplus
 from ..errors import AffectStreamError
 from ..registry import Weights, register
 from ..types import FrameOutput
+from .smoothing import TrackSmoothers
 from .temporal import (
     EMOTIONS,
     PREDICTION_DIM,
@@ -40,7 +41,7 @@ class AffWildNet(nn.Module):
     H)."""
 
     def __init__(self, input_dim: int, hidden: int = 128, layers: int = 2, dropout: float = 0.2,
-                 min_std: float = 0.01):
+                 min_std: float = 0.01, smoothing: list | None = None):
         super().__init__()
         self.gru = nn.GRU(input_dim + 1, hidden, num_layers=layers, batch_first=True,
                           dropout=dropout if layers > 1 else 0.0)
@@ -51,7 +52,9 @@ class AffWildNet(nn.Module):
         self.process_noise = nn.Parameter(torch.full((PREDICTION_DIM,), -4.0))  # softplus: q
         self.min_std = min_std
         calibration_buffers(self, PREDICTION_DIM)
-        self.config = {"input_dim": input_dim, "hidden": hidden, "layers": layers}
+        # the 1€ filter on the output (smoothing.py), chosen on tuning sequences after training
+        self.config = {"input_dim": input_dim, "hidden": hidden, "layers": layers,
+                       "smoothing": smoothing}
 
     @classmethod
     def from_config(cls, config: dict) -> AffWildNet:
@@ -105,6 +108,7 @@ class AffWildNetStage:
         self.hidden: dict[int, torch.Tensor] = {}
         self.held: dict[int, torch.Tensor] = {}  # per track, its last face's prediction
         self.clock = GapClock()
+        self.smooth = TrackSmoothers(net.config.get("smoothing"))
 
     @classmethod
     def load_network(cls, path=None) -> tuple[AffWildNet, dict]:
@@ -124,14 +128,17 @@ class AffWildNetStage:
         held = self.held.get(track_id, y).reshape(1, 1, -1)
         out = self.net(x.reshape(1, 1, -1), gap, self.hidden.get(track_id), held)
         self.hidden[track_id] = out["hidden"]
-        return mean_output(out["mean"][0, 0].numpy(), out["std"][0, 0].numpy())
+        mean = self.smooth(track_id, timestamp, out["mean"][0, 0].numpy())
+        return mean_output(mean, out["std"][0, 0].numpy())
 
     def drop(self, track_id: int) -> None:
         self.hidden.pop(track_id, None)
         self.held.pop(track_id, None)
+        self.smooth.drop(track_id)
         self.clock.drop(track_id)
 
     def reset(self) -> None:
         self.hidden.clear()
         self.held.clear()
+        self.smooth.reset()
         self.clock.reset()

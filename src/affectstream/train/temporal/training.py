@@ -15,10 +15,12 @@ import torch
 
 from ...models.affective_process import AffectiveProcess, window_mean
 from ...models.affwildnet import AffWildNet
+from ...models.smoothing import smooth_sequences
 from ...models.temporal import EMOTIONS, frames_since, hold_last
 from ..losses import ccc_loss
 from .data import SEQUENCE_FPS, Sequences
 
+VA, AUS = slice(0, 2), slice(2, EMOTIONS.start)  # where valence/arousal and the AUs sit in y
 CALIBRATION_POWERS = np.round(np.arange(0.5, 2.51, 0.05), 2)  # the σ exponents calibrate_std tries
 CALIBRATION_GROWTHS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)  # and widenings per second of gap
 CALIBRATION_LEVELS = np.arange(0.60, 0.801, 0.005)  # and ±1σ coverages, as quantiles of the error
@@ -47,16 +49,15 @@ def gaps(seq: Sequences) -> torch.Tensor:
 
 
 def affwildnet_loss(out: dict, seq: Sequences, au_weight: float = 1.0, nll_weight: float = 0.1,
-                    emotion_smoothness: float = 0.0) -> torch.Tensor:
-    """1 − mean CCC of valence and arousal + `au_weight` × MSE of AU/5 + cross-entropy of the
+                    emotion_smoothness: float = 0.0, au_ccc_weight: float = 4.0) -> torch.Tensor:
+    """1 − mean CCC of valence and arousal + `au_ccc_weight` × (1 − mean CCC of the AUs) (the MSE
+    alone shrinks the AUs toward their mean, which ICC penalises) + `au_weight` × MSE of AU/5 +
+    cross-entropy of the
     emotion distribution + `nll_weight` × the Gaussian NLL of σ (around the mean held fixed, so σ
     does not bend it), over the labelled frames (NaN: unlabelled); + `emotion_smoothness` × the
     total variation of the emotion probabilities between consecutive frames."""
     mean, y = out["mean"], targets(seq)
-    va, target = mean[..., :2].reshape(-1, 2), y[..., :2].reshape(-1, 2)
-    terms = [ccc_loss(va[ok, k:k + 1], target[ok, k:k + 1])
-             for k, ok in enumerate((~torch.isnan(target)).T) if ok.sum() > 1]
-    loss = torch.stack(terms).mean() if terms else va.sum() * 0
+    loss = ccc_columns_loss(mean, y, VA) + au_ccc_weight * ccc_columns_loss(mean, y, AUS)
     coded = ~torch.isnan(y[..., 2:EMOTIONS.start])
     if coded.any():
         error = (mean[..., 2:EMOTIONS.start] - y[..., 2:EMOTIONS.start])[coded]
@@ -70,6 +71,17 @@ def affwildnet_loss(out: dict, seq: Sequences, au_weight: float = 1.0, nll_weigh
     nll = torch.log(out["std"]) + 0.5 * (error / out["std"]).pow(2)
     variation = (mean[:, 1:, EMOTIONS] - mean[:, :-1, EMOTIONS]).abs().sum(-1).mean()
     return loss + nll_weight * nll[ok].mean() + emotion_smoothness * variation
+
+
+def ccc_columns_loss(mean: torch.Tensor, y: torch.Tensor, columns: slice,
+                     labelled: torch.Tensor | None = None) -> torch.Tensor:
+    """1 − CCC averaged over the `columns` of (B, T, ·) `mean` and `y`, each over its labelled
+    frames (default: y not NaN)."""
+    m, t = mean[..., columns].flatten(0, -2), y[..., columns].flatten(0, -2)
+    ok = ~torch.isnan(t) if labelled is None else labelled[..., columns].flatten(0, -2)
+    terms = [ccc_loss(m[ok[:, k], k:k + 1], t[ok[:, k], k:k + 1])
+             for k in range(m.shape[1]) if ok[:, k].sum() > 1]
+    return torch.stack(terms).mean() if terms else m.sum() * 0
 
 
 def _fit(model: torch.nn.Module, count: int, step, *, epochs: int, batch_size: int, lr: float,
@@ -111,9 +123,15 @@ def train_affwildnet(train: Sequences, epochs: int = 20, batch_size: int = 32, l
 
 
 def _calibrated(model, tune: Sequences | None, width: int | None, log):
-    """`model` with its σ calibrated on `tune` (when given), the fit logged."""
+    """`model` with its 1€ output filter chosen and then its σ calibrated on `tune` (when given),
+    both logged."""
+    from .smoothing import choose_smoothing
+
     if tune is None:
         return model
+    model.config["smoothing"] = None
+    model.config["smoothing"] = choose_smoothing(predict_sequences(model, tune, width=width or 1),
+                                                 tune, log)
     calibrate_std(model, tune, width or 1)
     for row, part in enumerate(("face", "gap")):
         growth = f" ·√(1 + {float(model.std_growth[0]):.2f}·gap s)" if row else ""
@@ -126,12 +144,15 @@ def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int 
                             lr: float = 1e-3, seed: int = 0, widths: tuple[int, int] = (4, 30),
                             width: int = 15, tune: Sequences | None = None,
                             smoothness: float = 4.0, emotion_smoothness: float | None = None,
-                            log=print) -> AffectiveProcess:
+                            ccc_weight: float = 8.0, log=print) -> AffectiveProcess:
     """Windowed ELBO: every frame is a target whose context is a random subset (50–100 % kept) of
     the frames with a face among the last `width` frames (width drawn per batch from `widths`),
     their y the per-frame predictions, as a causal stream of any frame rate and window length sees
     them. `smoothness` weighs the total-variation prior on the run-time mean (window_elbo_loss),
     `emotion_smoothness` (default: the same) the prior on the emotion probabilities.
+    `ccc_weight` adds that weight × (1 − CCC) of valence and arousal of the run-time mean over the
+    batch, as AffWildNet is trained: the likelihood alone rewards a mean shrunk toward the middle,
+    which CCC, the field's measure, penalises.
     The σ calibration is then fitted on the `tune` sequences (if any) for the window `width` the
     model will run with."""
     torch.manual_seed(seed)
@@ -148,10 +169,13 @@ def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int 
         kept = torch.rand(len(index), 1, generator=generator) * 0.5 + 0.5
         context = train.present[index] & (torch.rand(train.present[index].shape,
                                                      generator=generator) < kept)
-        return model.window_elbo_loss(x[index], y_frame[index], y[index], context, window,
-                                      gap[index], smoothness=weights,
-                                      observed=(None if observed is None
-                                                else observed[index]))["loss"]
+        labelled = None if observed is None else observed[index]
+        parts = model.window_elbo_loss(x[index], y_frame[index], y[index], context, window,
+                                       gap[index], smoothness=weights, observed=labelled,
+                                       runtime_mean=ccc_weight > 0)
+        if not ccc_weight:
+            return parts["loss"]
+        return parts["loss"] + ccc_weight * ccc_columns_loss(parts["mean"], y[index], VA, labelled)
 
     model = _fit(model, len(x), step, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                  name="affective process", log=log)
@@ -226,6 +250,9 @@ def predict_sequences(model, seq: Sequences, width: int = 61,
         r_context = window_mean(model.encode(x, frame_y(seq)), seq.present, width, ahead)
         mean, std = model.predict(hold_last(r_context, seq.present) if not ahead else r_context,
                                   x, gap)
+    if model.config.get("smoothing"):  # the 1€ filter the stages run per track
+        mean = torch.from_numpy(smooth_sequences(mean.numpy(), SEQUENCE_FPS,
+                                                 *model.config["smoothing"]).astype(np.float32))
     mean[..., :2] = mean[..., :2].clamp(-1, 1)
     mean[..., 2:] = mean[..., 2:].clamp(0, 1)
     emotion = mean[..., EMOTIONS].clamp_min(1e-6)

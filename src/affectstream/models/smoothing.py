@@ -1,0 +1,94 @@
+"""The 1€ filter (Casiez, Roussel & Vogel, "1€ Filter: A Simple Speed-based Low-pass Filter for
+Noisy Input in Interactive Systems", CHI 2012) on a temporal model's output.
+
+A first-order low-pass filter whose cutoff rises with the speed of change: a steady face's
+frame-to-frame jitter is removed while a real change (an expression's onset, a cut) passes within
+a few frames. Causal and O(1) per frame, so the live stream and a file give the same values.
+The 8 emotion probabilities share one cutoff, driven by how fast the distribution moves, so the
+output is a convex combination of distributions and still sums to 1.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .temporal import EMOTIONS, PREDICTION_DIM
+
+D_CUTOFF = 1.0  # Hz, the cutoff of the speed estimate (the paper's default)
+
+
+def smoothing_factor(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
+    """α of an exponential smoother with `cutoff` Hz sampled every `dt` seconds."""
+    tau = 1.0 / (2 * math.pi * np.asarray(cutoff))
+    return 1.0 / (1.0 + tau / dt)
+
+
+class OneEuro:
+    """Filters (…, 22) predictions (valence, arousal, AU/5, emotion probabilities) of one or a
+    batch of tracks. min_cutoff (Hz): the cutoff at rest; beta (per unit/s): how fast it rises
+    with speed; each a pair (valence/arousal/AUs, emotions), a min_cutoff of None leaving that
+    group unfiltered."""
+
+    def __init__(self, min_cutoff: tuple[float, float], beta: tuple[float, float],
+                 d_cutoff: tuple[float, float] = (D_CUTOFF, D_CUTOFF)):
+        self.min_cutoff = self._per_output(min_cutoff)
+        self.beta = self._per_output(beta)
+        self.d_cutoff = self._per_output(d_cutoff)
+        self.value: np.ndarray | None = None
+        self.speed: np.ndarray | None = None
+        self.time = 0.0
+
+    @staticmethod
+    def _per_output(pair) -> np.ndarray:
+        """(22,) from a pair; None: that group unfiltered (an infinite cutoff: α = 1)."""
+        values = np.full(PREDICTION_DIM, np.inf if pair[0] is None else float(pair[0]))
+        values[EMOTIONS] = np.inf if pair[1] is None else float(pair[1])
+        return values
+
+    def __call__(self, value: np.ndarray, timestamp: float) -> np.ndarray:
+        """The filtered `value` at `timestamp` (seconds); the first call passes it through."""
+        value = np.asarray(value, np.float64)
+        dt = timestamp - self.time
+        if self.value is None or dt <= 0:  # first frame, or a repeated timestamp: start afresh
+            self.value, self.speed = value.copy(), np.zeros_like(value)
+        else:
+            a = smoothing_factor(self.d_cutoff, dt)
+            self.speed = a * (value - self.value) / dt + (1 - a) * self.speed
+            speed = np.abs(self.speed)
+            # one speed for the distribution: how fast its mass moves (total variation per second)
+            speed[..., EMOTIONS] = speed[..., EMOTIONS].sum(-1, keepdims=True) / 2
+            a = smoothing_factor(self.min_cutoff + self.beta * speed, dt)
+            self.value = a * value + (1 - a) * self.value
+        self.time = timestamp
+        return self.value.copy()
+
+
+def smooth_sequences(mean: np.ndarray, fps: float, *setting) -> np.ndarray:
+    """(S, T, 22) predictions filtered along T at `fps` by OneEuro(*setting), as a stream filters
+    each track."""
+    smoother, out = OneEuro(*setting), np.empty_like(mean)
+    for t in range(mean.shape[1]):
+        out[:, t] = smoother(mean[:, t], t / fps)
+    return out
+
+
+class TrackSmoothers:
+    """One OneEuro per track, for a temporal stage; `setting` ((min_cutoff), (beta)) as stored in
+    the network's config, or None: the output passes unfiltered."""
+
+    def __init__(self, setting):
+        self.setting = setting
+        self.tracks: dict[int, OneEuro] = {}
+
+    def __call__(self, track_id: int, timestamp: float, mean: np.ndarray) -> np.ndarray:
+        if not self.setting:
+            return mean
+        smoother = self.tracks.setdefault(track_id, OneEuro(*self.setting))
+        return smoother(mean, timestamp).astype(mean.dtype)
+
+    def drop(self, track_id: int) -> None:
+        self.tracks.pop(track_id, None)
+
+    def reset(self) -> None:
+        self.tracks.clear()

@@ -80,3 +80,16 @@ def test_the_filter_is_chosen_where_it_costs_no_agreement():
              "emotion": seq.target_emotion.numpy()}
     assert choose_smoothing(exact, seq, lines.append) is None
     assert lines[-1].startswith("1€ filter on the emotions: none")
+
+
+def test_a_stream_cut_anywhere_gives_the_same_values_after_two_seconds():
+    _, noisy, times = _noisy_step(frames=200)
+    setting = ((0.25, 0.25), (1.0, 1.0))  # the slowest settings the grid holds
+    whole, cut = TrackSmoothers(setting), TrackSmoothers(setting)
+    full = [whole(0, t, v) for v, t in zip(noisy, times)]
+    for start in (37, 61):
+        cut.reset()
+        late = [cut(0, t, v) for v, t in zip(noisy[start:], times[start:])]
+        settled = start + int(2 * 30)  # what --split's warm-up relies on
+        assert all(np.array_equal(a, b) for a, b in zip(late[settled - start:], full[settled:]))
+        assert not np.array_equal(late[0], full[start])  # before that, another history shows

@@ -3,9 +3,16 @@ Noisy Input in Interactive Systems", CHI 2012) on a temporal model's output.
 
 A first-order low-pass filter whose cutoff rises with the speed of change: a steady face's
 frame-to-frame jitter is removed while a real change (an expression's onset, a cut) passes within
-a few frames. Causal and O(1) per frame, so the live stream and a file give the same values.
-The 8 emotion probabilities share one cutoff, driven by how fast the distribution moves, so the
-output is a convex combination of distributions and still sums to 1.
+a few frames. The 8 emotion probabilities share one cutoff, driven by how fast the distribution
+moves, so the output is a convex combination of distributions and still sums to 1.
+
+Finite memory: a track's filter is restarted at every PERIOD of its timestamps, and each frame's
+value is the one of the run restarted at the latest such point at least WINDOW seconds back (so
+it has filtered WINDOW to WINDOW + PERIOD seconds; a few runs step side by side). What a frame gives
+thus depends on the last 2 s only, as the Affective Process's output depends on its 0.5 s
+context: a stream cut anywhere (`--split` segments) gives the very same values once 2 s have
+passed, as a file read whole does, where an infinite-memory filter would differ in the last digits
+for many seconds. Causal: the live stream and a file give the same values.
 """
 from __future__ import annotations
 
@@ -16,6 +23,9 @@ import numpy as np
 from .temporal import EMOTIONS, PREDICTION_DIM
 
 D_CUTOFF = 1.0  # Hz, the cutoff of the speed estimate (the paper's default)
+# seconds filtered at least (2.4 time constants of the lowest cutoff tried, 0.25 Hz), and how often
+# a run restarts; with the Affective Process's 0.5 s, inside --split's 3 s warm-up
+WINDOW_SECONDS, PERIOD_SECONDS = 1.5, 0.5
 
 
 def smoothing_factor(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
@@ -64,28 +74,53 @@ class OneEuro:
         return self.value.copy()
 
 
+def _grid(timestamp: float) -> int:
+    """The index of the restart point at or before `timestamp`."""
+    return math.floor(timestamp / PERIOD_SECONDS + 1e-9)
+
+
+def _chosen(grids: list[int], timestamp: float) -> int:
+    """Which run gives the value at `timestamp`: the latest restarted at least WINDOW_SECONDS
+    back, else the oldest (a track younger than that)."""
+    old_enough = [k for k, g in enumerate(grids) if g * PERIOD_SECONDS <= timestamp - WINDOW_SECONDS
+                  + 1e-9]
+    return old_enough[-1] if old_enough else 0
+
+
 def smooth_sequences(mean: np.ndarray, fps: float, *setting) -> np.ndarray:
-    """(S, T, 22) predictions filtered along T at `fps` by OneEuro(*setting), as a stream filters
-    each track."""
-    smoother, out = OneEuro(*setting), np.empty_like(mean)
+    """(S, T, 22) predictions filtered along T at `fps`, as a stream filters each track."""
+    times = np.arange(mean.shape[1]) / fps
+    starts = [t for t in range(mean.shape[1]) if t == 0 or _grid(times[t]) > _grid(times[t - 1])]
+    runs = np.full((len(starts),) + mean.shape, np.nan)
+    for k, start in enumerate(starts):
+        smoother = OneEuro(*setting)
+        for t in range(start, mean.shape[1]):
+            runs[k, :, t] = smoother(mean[:, t], times[t])
+    grids, out = [_grid(times[start]) for start in starts], np.empty_like(mean)
     for t in range(mean.shape[1]):
-        out[:, t] = smoother(mean[:, t], t / fps)
+        live = [k for k, start in enumerate(starts) if start <= t]
+        out[:, t] = runs[live[_chosen([grids[k] for k in live], times[t])], :, t]
     return out
 
 
 class TrackSmoothers:
-    """One OneEuro per track, for a temporal stage; `setting` ((min_cutoff), (beta)) as stored in
-    the network's config, or None: the output passes unfiltered."""
+    """The restarted 1€ filter per track, for a temporal stage; `setting` ((min_cutoff), (beta))
+    as stored in the network's config, or None: the output passes unfiltered."""
 
     def __init__(self, setting):
         self.setting = setting
-        self.tracks: dict[int, OneEuro] = {}
+        self.tracks: dict[int, list[tuple[int, OneEuro]]] = {}
 
     def __call__(self, track_id: int, timestamp: float, mean: np.ndarray) -> np.ndarray:
         if not self.setting:
             return mean
-        smoother = self.tracks.setdefault(track_id, OneEuro(*self.setting))
-        return smoother(mean, timestamp).astype(mean.dtype)
+        runs = self.tracks.setdefault(track_id, [])
+        if not runs or _grid(timestamp) > runs[-1][0]:
+            runs.append((_grid(timestamp), OneEuro(*self.setting)))
+        values = [smoother(mean, timestamp) for _, smoother in runs]
+        chosen = _chosen([g for g, _ in runs], timestamp)
+        del runs[:chosen]  # older runs are never chosen again
+        return values[chosen].astype(mean.dtype)
 
     def drop(self, track_id: int) -> None:
         self.tracks.pop(track_id, None)

@@ -17,7 +17,8 @@ def test_train_frame_on_500_images_gives_a_loadable_model(shared, model, tmp_pat
     result = subprocess.run([sys.executable, "-m", "affectstream.cli", "train", "frame", "--data",
                              str(shared / "data" / "ferplus"), "--out", str(out), "--limit", "500",
                              "--epochs", "3", "--ema", "0.99", "--teachers",
-                             str(WEIGHTS.path), "--channels", "16", "32", "48", "64"],
+                             str(WEIGHTS.path), "--channels", "16", "32", "48", "64",
+                             "--mixup", "0.2"],
                             capture_output=True, text=True, env=env, timeout=600)
     print(f"train frame on 500 images: {time.perf_counter() - started:.0f} s")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -26,6 +27,7 @@ def test_train_frame_on_500_images_gives_a_loadable_model(shared, model, tmp_pat
     net = load_frame_net(out)
     with safe_open(out, "pt") as f:  # the file says how it was made
         assert f.metadata()["teachers"] == "frame.safetensors" and f.metadata()["ema"] == "0.99"
+        assert f.metadata()["mixup"] == "0.2"
     assert net.config["embed"] == 256 and net.config["channels"] == [16, 32, 48, 64]
     # The new weights drive the whole pipeline.
     with af.AffectStream(weights=out) as pipeline:
@@ -97,3 +99,34 @@ def test_distilled_targets_move_part_way_to_the_mirror_averaged_ensemble(tmp_pat
     assert torch.isnan(mixed.emotion[1]).all() and torch.isnan(mixed.va[1]).all()
     assert torch.allclose(mixed.emotion[[0, 2]].sum(1), torch.ones(2), atol=1e-5)
     assert torch.equal(mixed.image, data.image) and torch.equal(mixed.au, data.au)
+
+
+def test_mixup_blends_inputs_and_targets_alike_and_keeps_missing_labels_missing():
+    import torch
+
+    from affectstream.train.frame.training import Tensors, mixup
+
+    n, generator = 64, torch.Generator().manual_seed(0)
+    votes = torch.softmax(torch.randn(n, 8, generator=generator), 1)
+    votes[1] = float("nan")
+    data = Tensors(torch.rand(n, 1, 48, 48, generator=generator), torch.rand(n, 52),
+                   torch.rand(n, 478, 2) - 0.5, votes[:, :2].clone(), torch.rand(n, 12) * 5, votes)
+    mixed = mixup(data, 0.2, np.random.default_rng(0), torch.Generator().manual_seed(0))
+    labelled = ~torch.isnan(mixed.emotion[:, 0])
+    assert 0 < labelled.sum() < n - 1  # the unlabelled image and its partner lose the label
+    assert torch.allclose(mixed.emotion[labelled].sum(1), torch.ones(int(labelled.sum())))
+    # each sample is w·itself + (1 − w)·a partner, w ≥ ½, its targets mixed by the same w
+    x, m = data.image.flatten(1), mixed.image.flatten(1)
+    for i in range(n):
+        d = x[i] - x  # m_i − x_j = w·(x_i − x_j): w by least squares, the partner by its residual
+        w = ((m[i] - x) * d).sum(1) / (d * d).sum(1).clamp_min(1e-12)
+        residual = ((m[i] - x) - w[:, None] * d).pow(2).sum(1)
+        residual[i] = float("inf") if not torch.allclose(m[i], x[i]) else 0.0
+        j = int(residual.argmin())
+        share = float(w[j]) if j != i else 1.0
+        assert share >= 0.5 - 1e-4
+        expected = share * data.va[i] + (1 - share) * data.va[j]
+        assert torch.allclose(torch.nan_to_num(mixed.va[i], 9.0), torch.nan_to_num(expected, 9.0),
+                              atol=1e-4)
+    again = mixup(data, 0.2, np.random.default_rng(0), torch.Generator().manual_seed(0))
+    assert torch.equal(torch.nan_to_num(again.va), torch.nan_to_num(mixed.va))  # seeded

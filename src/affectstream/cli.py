@@ -261,6 +261,7 @@ def cmd_train(args) -> int:
     train_frame(args.data, args.out or f"{TRAINED}/frame.safetensors", epochs=args.epochs or 40,
                 seed=args.seed, limit=args.limit, threads=args.threads, teachers=args.teachers,
                 distill=args.distill, ema=args.ema, channels=args.channels,
+                mixup_alpha=args.mixup,
                 landmarker=args.landmarker)
     return 0
 
@@ -503,6 +504,9 @@ def _train_parser(sub) -> None:
                         "step (e.g. 0.998; 0: the weights themselves)")
     q.add_argument("--channels", type=int, nargs="+", default=[32, 64, 128, 192],
                    help="frame: the CNN's width at each stage (max-pooled between stages)")
+    q.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                   help="frame: mixup, each sample blended with another by λ ~ Beta(α, α) "
+                        "(e.g. 0.2; 0: none)")
     q.set_defaults(func=cmd_train)
 
 

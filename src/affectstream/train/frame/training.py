@@ -145,6 +145,24 @@ def augment(batch: Tensors, mirror: torch.Tensor, generator: torch.Generator) ->
     return Tensors(image.clamp(0, 1), blend, shape, batch.va, batch.au, batch.emotion)
 
 
+def mixup(batch: Tensors, alpha: float, rng: np.random.Generator,
+          generator: torch.Generator) -> Tensors:
+    """Mixup (Zhang et al., ICLR 2018): each sample blended with another of the batch, inputs and
+    targets alike (FER+'s vote distributions mix into vote distributions), by λ ~ Beta(α, α), the
+    larger share kept by the sample itself; a target either one lacks stays missing (NaN)."""
+    n = len(batch)
+    share = torch.from_numpy(rng.beta(alpha, alpha, n).astype(np.float32))
+    share = torch.maximum(share, 1 - share)
+    other = torch.randperm(n, generator=generator)
+
+    def mix(values: torch.Tensor) -> torch.Tensor:
+        w = share.view(-1, *([1] * (values.dim() - 1)))
+        return w * values + (1 - w) * values[other]
+
+    return Tensors(*(mix(t) for t in (batch.image, batch.blend, batch.shape, batch.va, batch.au,
+                                      batch.emotion)))
+
+
 def shape_features(shape: torch.Tensor) -> torch.Tensor:
     """(N, 478, 2) centred aligned shape → the model's (N, 234) input."""
     return shape[:, list(SHAPE_POINTS)].reshape(len(shape), -1)
@@ -262,12 +280,12 @@ def distilled(train: Tensors, teachers, mirror: torch.Tensor, weight: float) -> 
 def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_size: int = 128,
                 lr: float = 3e-3, seed: int = 0, limit: int | None = None, holdout: float = 0.1,
                 threads: int = 2, teachers=(), distill: float = 0.5, ema: float = 0.0,
-                channels: tuple[int, ...] = (32, 64, 128, 192), landmarker=None,
-                log=print) -> dict:
+                channels: tuple[int, ...] = (32, 64, 128, 192), mixup_alpha: float = 0.0,
+                landmarker=None, log=print) -> dict:
     """Train a FrameNet on `data` (read_faces formats) and save it to `out`; returns the held-out
     figures. `teachers`: networks whose ensemble the targets are distilled from (`distill` of the
     way); `ema` > 0 selects among exponential moving averages of the weights (that decay per step);
-    `channels`: the CNN's width at each of its stages.
+    `channels`: the CNN's width at each of its stages; `mixup_alpha` > 0: mixup with that α.
 
     Seeded: the same data, seed and epochs give the same weights on the same machine. The held-out
     share is always seed 0's, so every network (teachers included) leaves the same faces unseen.
@@ -296,6 +314,7 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.1)
     generator = torch.Generator().manual_seed(seed + 1)
+    mixing = np.random.default_rng(seed + 2)  # mixup's shares
     use_bf16 = bf16_supported()
     best, best_state, started = -math.inf, None, time.perf_counter()
     for epoch in range(epochs):
@@ -305,6 +324,8 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
         for step in range(steps_per_epoch):
             batch = augment(train.take(permutation[step * batch_size:(step + 1) * batch_size]),
                             mirror, generator)
+            if mixup_alpha:
+                batch = mixup(batch, mixup_alpha, mixing, generator)
             n = len(batch)
             # Modality dropout: 15 % of samples lose the image branch, 15 % the geometric one, never
             # both.
@@ -333,7 +354,7 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
             best_state = {k: v.detach().clone() for k, v in chosen.state_dict().items()}
     net.load_state_dict(best_state)
     recipe = {"teachers": ", ".join(Path(t).name for t in teachers), "distill": str(distill),
-              "ema": str(ema)} if teachers or ema else {}
+              "ema": str(ema), "mixup": str(mixup_alpha)} if teachers or ema or mixup_alpha else {}
     save_net(net.eval(), out, data=str(data), images=len(faces), seed=seed, epochs=epochs,
              face_found=f"{found_rate:.4f}", holdout=json_figures(best_figures), **recipe)
     log(f"saved {out} (held-out: {json_figures(best_figures)}) "

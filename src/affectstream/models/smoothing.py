@@ -40,11 +40,9 @@ class OneEuro:
     with speed; each a pair (valence/arousal/AUs, emotions), a min_cutoff of None leaving that
     group unfiltered."""
 
-    def __init__(self, min_cutoff: tuple[float, float], beta: tuple[float, float],
-                 d_cutoff: tuple[float, float] = (D_CUTOFF, D_CUTOFF)):
+    def __init__(self, min_cutoff: tuple[float, float], beta: tuple[float, float]):
         self.min_cutoff = self._per_output(min_cutoff)
         self.beta = self._per_output(beta)
-        self.d_cutoff = self._per_output(d_cutoff)
         self.value: np.ndarray | None = None
         self.speed: np.ndarray | None = None
         self.time = 0.0
@@ -63,7 +61,7 @@ class OneEuro:
         if self.value is None or dt <= 0:  # first frame, or a repeated timestamp: start afresh
             self.value, self.speed = value.copy(), np.zeros_like(value)
         else:
-            a = smoothing_factor(self.d_cutoff, dt)
+            a = smoothing_factor(D_CUTOFF, dt)
             self.speed = a * (value - self.value) / dt + (1 - a) * self.speed
             speed = np.abs(self.speed)
             # one speed for the distribution: how fast its mass moves (total variation per second)

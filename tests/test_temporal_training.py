@@ -75,11 +75,28 @@ def test_power_calibration_recovers_a_gaussians_coverage():
     rng = np.random.default_rng(0)
     std = rng.uniform(0.1, 1.0, 20000)
     error = np.abs(rng.normal(size=20000) * 0.5 * std ** 2)
-    scale, power, growth = _fit_power(error, std)
-    assert abs(power - 2) < 0.35 and growth == 0
+    scale, power, growth, spread = _fit_power(error, std)
+    assert abs(power - 2) < 0.35 and growth == spread == 0
     fitted = scale * std ** power
     assert abs((error <= fitted).mean() - 0.68) < 0.02
     assert abs((error <= 2 * fitted).mean() - 0.945) < 0.01
+
+
+def test_circumplex_term_covers_errors_the_models_own_sigma_misses():
+    """Errors whose scale is mostly the circumplex variance (a tie between far-apart emotions),
+    beside a model σ that varies without meaning: the fit weighs the variance in, and the
+    coverage reaches both bands, which no power of the model's σ alone does."""
+    rng = np.random.default_rng(1)
+    std = rng.uniform(0.05, 0.15, 20000)
+    variance = rng.choice([0.0, 0.01, 0.3], 20000, p=[0.6, 0.3, 0.1])
+    error = np.abs(rng.normal(size=20000) * np.sqrt(0.1 ** 2 + variance))
+    scale, power, _, weight = _fit_power(error, std, variance=variance)
+    assert weight > 0
+    fitted = scale * np.sqrt(std ** (2 * power) + weight * variance)
+    assert 0.64 <= (error <= fitted).mean() <= 0.72 and 0.92 <= (error <= 2 * fitted).mean() <= 0.97
+    scale, power = _fit_power(error, std)[:2]
+    alone = scale * std ** power
+    assert (error <= 2 * alone).mean() < 0.92 or (error <= alone).mean() > 0.72
 
 
 def test_sequence_figures_by_hand():

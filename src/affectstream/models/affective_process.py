@@ -66,7 +66,7 @@ class AffectiveProcess(nn.Module):
 
     def __init__(self, x_dim: int, y_dim: int, r_dim: int = 128, z_dim: int = 64, hidden: int = 128,
                  min_std: float = 0.01, held_reference: bool = True,
-                 smoothing: list | None = None):
+                 smoothing: list | None = None, std_spread: list | None = None):
         super().__init__()
         self.r_size = r_dim + y_dim + 1  # the length of r_i: features, y_i, weight
         self.encoder = _mlp([x_dim + y_dim, hidden, hidden, r_dim + 1])
@@ -82,8 +82,9 @@ class AffectiveProcess(nn.Module):
         calibration_buffers(self, y_dim)  # σ's calibration, fitted after training
         self.config = {"x_dim": x_dim, "y_dim": y_dim, "r_dim": r_dim, "z_dim": z_dim,
                        "hidden": hidden, "held_reference": held_reference,
-                       # the 1€ filter on the output (smoothing.py), chosen after training
-                       "smoothing": smoothing}
+                       # the 1€ filter on the output (smoothing.py) and σ's circumplex term
+                       # (temporal.py calibrated), chosen after training
+                       "smoothing": smoothing, "std_spread": std_spread}
 
     @classmethod
     def from_config(cls, config: dict) -> AffectiveProcess:
@@ -181,7 +182,7 @@ class AffectiveProcess(nn.Module):
                 held: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, std) of y at the targets, with z at the mean of q(z | context); std calibrated."""
         out = self.decode(x_target, self.latent(r_mean).mean, r_mean, gap, held)
-        return out.mean, calibrated(self, out.stddev, gap)
+        return out.mean, calibrated(self, out.stddev, gap, out.mean)
 
 
 def window_mean(r: torch.Tensor, keep: torch.Tensor, width: int, ahead: int = 0) -> torch.Tensor:

@@ -41,7 +41,8 @@ class AffWildNet(nn.Module):
     H)."""
 
     def __init__(self, input_dim: int, hidden: int = 128, layers: int = 2, dropout: float = 0.2,
-                 min_std: float = 0.01, smoothing: list | None = None):
+                 min_std: float = 0.01, smoothing: list | None = None,
+                 std_spread: list | None = None):
         super().__init__()
         self.gru = nn.GRU(input_dim + 1, hidden, num_layers=layers, batch_first=True,
                           dropout=dropout if layers > 1 else 0.0)
@@ -52,9 +53,10 @@ class AffWildNet(nn.Module):
         self.process_noise = nn.Parameter(torch.full((PREDICTION_DIM,), -4.0))  # softplus: q
         self.min_std = min_std
         calibration_buffers(self, PREDICTION_DIM)
-        # the 1€ filter on the output (smoothing.py), chosen on tuning sequences after training
+        # the 1€ filter on the output (smoothing.py) and σ's circumplex term (temporal.py
+        # calibrated), chosen on tuning sequences after training
         self.config = {"input_dim": input_dim, "hidden": hidden, "layers": layers,
-                       "smoothing": smoothing}
+                       "smoothing": smoothing, "std_spread": std_spread}
 
     @classmethod
     def from_config(cls, config: dict) -> AffWildNet:
@@ -87,7 +89,7 @@ class AffWildNet(nn.Module):
         mean = gain * reference + (1 - gain) * own  # emotions: a mix of two distributions is one
         std = self.min_std + softplus(self.log_std(sequence))
         std = (std ** 2 + softplus(self.process_noise) * gap).sqrt()
-        return {"mean": mean, "std": calibrated(self, std, gap),
+        return {"mean": mean, "std": calibrated(self, std, gap, mean),
                 "valence_arousal": mean[..., :2], "au": 5 * mean[..., 2:au_end],
                 "hidden": hidden}
 

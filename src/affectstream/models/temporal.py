@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..circumplex import spread
 from ..registry import Weights
 from ..types import AU_NAMES, DISFA_AU_NAMES, EMOTION_NAMES, FrameOutput
 from .weights import load_net
@@ -85,14 +86,22 @@ class GapClock:
         self.last.clear()
 
 
-def calibrated(model: torch.nn.Module, std: torch.Tensor, gap: torch.Tensor) -> torch.Tensor:
-    """σ' = scale · σ^power · √(1 + growth · gap) with `model`'s calibration buffers: (2, y_dim)
-    scale and power, row 0 for frames with a face, row 1 for frames in a detection gap (gap (…, 1)
-    seconds > 0), and (y_dim,) growth per second of gap, fitted on tuning sequences (training.py
-    calibrate_std)."""
+def calibrated(model: torch.nn.Module, std: torch.Tensor, gap: torch.Tensor,
+               mean: torch.Tensor) -> torch.Tensor:
+    """σ' = scale · √(σ^(2·power) + spread · v) · √(1 + growth · gap) with `model`'s calibration
+    buffers: (2, y_dim) scale and power, row 0 for frames with a face, row 1 for frames in a
+    detection gap (gap (…, 1) seconds > 0), and (y_dim,) growth per second of gap; and, for valence
+    and arousal, v the circumplex variance under `mean`'s emotion probabilities (circumplex.py
+    `spread`) weighed by the config's "std_spread" ((2, 2): face, gap × valence, arousal; absent in
+    files before v0.6: 0). All fitted on tuning sequences (training.py calibrate_std)."""
     row = (gap > 0).long().squeeze(-1)
-    return (model.std_scale[row] * std.clamp_min(1e-6) ** model.std_power[row]
-            * (1 + model.std_growth * gap).sqrt())
+    own = std.clamp_min(1e-6) ** model.std_power[row]
+    weights = model.config.get("std_spread")
+    if weights:  # a model unsure between far-apart emotions is unsure of valence and arousal
+        weight = torch.tensor(weights, dtype=std.dtype)[row]
+        va = (own[..., :2] ** 2 + weight * spread(mean[..., EMOTIONS])).sqrt()
+        own = torch.cat([va, own[..., 2:]], -1)
+    return model.std_scale[row] * own * (1 + model.std_growth * gap).sqrt()
 
 
 def calibration_buffers(module: torch.nn.Module, y_dim: int) -> None:

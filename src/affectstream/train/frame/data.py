@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+# the numbers of shared/data/emotion_va_prototypes.csv, so a user's install needs no data folder
+from ...circumplex import PROTOTYPES
 from ...errors import AffectStreamError
 from ...types import AU_NAMES, EMOTION_NAMES
 
@@ -62,12 +64,6 @@ def emotion_prototypes(path: str | os.PathLike | None = None) -> np.ndarray:
         table = {row["emotion"]: (float(row["valence"]), float(row["arousal"]))
                  for row in csv.DictReader(f)}
     return np.array([table[e] for e in EMOTION_NAMES], np.float32)
-
-
-# The same numbers as shared/data/emotion_va_prototypes.csv, so a user's install needs no data
-# folder.
-PROTOTYPES = ((0.00, 0.00), (0.90, 0.17), (0.42, 0.89), (-0.82, -0.40), (-0.41, 0.79),
-              (-0.67, 0.49), (-0.11, 0.79), (-0.57, 0.65))
 
 
 def ferplus_distribution(votes: np.ndarray) -> np.ndarray | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...circumplex import spread
 from ...models.affective_process import AffectiveProcess, window_mean
 from ...models.affwildnet import AffWildNet
 from ...models.smoothing import smooth_sequences
@@ -24,6 +25,8 @@ VA, AUS = slice(0, 2), slice(2, EMOTIONS.start)  # where valence/arousal and the
 CALIBRATION_POWERS = np.round(np.arange(0.5, 2.51, 0.05), 2)  # the σ exponents calibrate_std tries
 CALIBRATION_GROWTHS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)  # and widenings per second of gap
 CALIBRATION_LEVELS = np.arange(0.60, 0.801, 0.005)  # and ±1σ coverages, as quantiles of the error
+# and weights of the circumplex variance in valence/arousal σ² (temporal.py calibrated)
+CALIBRATION_SPREADS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8)
 
 
 def inputs(seq: Sequences) -> torch.Tensor:
@@ -133,10 +136,12 @@ def _calibrated(model, tune: Sequences | None, width: int | None, log):
     model.config["smoothing"] = choose_smoothing(predict_sequences(model, tune, width=width or 1),
                                                  tune, log)
     calibrate_std(model, tune, width or 1)
+    weights = model.config["std_spread"] or [[0.0, 0.0]] * 2
     for row, part in enumerate(("face", "gap")):
         growth = f" ·√(1 + {float(model.std_growth[0]):.2f}·gap s)" if row else ""
         log(f"σ calibration on {len(tune.present)} tuning sequences, {part} frames: valence "
-            f"{float(model.std_scale[row, 0]):.3f}·σ^{float(model.std_power[row, 0]):.2f}{growth}")
+            f"{float(model.std_scale[row, 0]):.3f}·√(σ^{2 * float(model.std_power[row, 0]):.2f} + "
+            f"{weights[row][0]:g}·circumplex variance){growth}")
     return model
 
 
@@ -184,43 +189,71 @@ def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int 
 
 def calibrate_std(model, seq: Sequences, width: int) -> None:
     """Fit the σ calibration (models/temporal.py `calibrated`) per output on `seq`, apart on frames
-    with a face and frames in a gap: the power (and, in gaps, growth per second) and scale whose
-    ±1σ and ±2σ coverage come nearest the middle of a Gaussian's bands (68 %, 94.5 %); the trained
-    σ is an RMS error, and errors are heavy-tailed where a frame misleads or a gap hides a change.
-    """
+    with a face and frames in a gap: the power (and, in gaps, growth per second), for valence and
+    arousal the weight of the circumplex variance, and the scale whose ±1σ and ±2σ coverage come
+    nearest the middle of a Gaussian's bands (68 %, 94.5 %). The trained σ is an RMS error, and
+    errors are heavy-tailed where a frame misleads or a gap hides a change; most of that tail is
+    where the emotions in doubt lie far apart on the circumplex (a frame between happiness and
+    sadness), which the model's own σ does not rank."""
     from .evaluation import GAP_BUCKETS, gap_lengths
 
     for buffer, identity in (("std_scale", 1.0), ("std_power", 1.0), ("std_growth", 0.0)):
         getattr(model, buffer).fill_(identity)
+    model.config["std_spread"] = None
     prediction = predict_sequences(model, seq, width=width)
     error, std = np.abs(targets(seq).numpy() - prediction["mean"]), prediction["std"]
     frames = gap_lengths(seq.present.numpy())
     gap = frames / SEQUENCE_FPS
     bucket = np.digitize(frames, [lo for lo, _ in GAP_BUCKETS])  # 0: a face frame
+    spreads = np.zeros((2, 2))
     for k in range(error.shape[-1]):
         ok = np.isfinite(error[..., k])
         face, missed = ok & (frames == 0), ok & (frames > 0)
+        variance = prediction["spread"][..., k] if k < 2 else None
         if face.sum() >= 10:  # else: uncoded; σ as trained
-            model.std_scale[0, k], model.std_power[0, k] = _fit_power(error[face, k],
-                                                                      std[face, k])[:2]
+            fit = _fit_power(error[face, k], std[face, k],
+                             variance=None if variance is None else variance[face])
+            model.std_scale[0, k], model.std_power[0, k] = fit[:2]
+            spreads[0, k:k + 1] = fit[3]  # k ≥ 2: outside, and 0
         if missed.sum() >= 10:
-            fit = _fit_power(error[missed, k], std[missed, k], gap[missed], bucket[missed])
-            model.std_scale[1, k], model.std_power[1, k], model.std_growth[k] = fit
+            fit = _fit_power(error[missed, k], std[missed, k], gap[missed], bucket[missed],
+                             None if variance is None else variance[missed])
+            model.std_scale[1, k], model.std_power[1, k], model.std_growth[k] = fit[:3]
+            spreads[1, k:k + 1] = fit[3]
+    model.config["std_spread"] = spreads.tolist() if spreads.any() else None
 
 
 def _fit_power(error: np.ndarray, std: np.ndarray, gap: np.ndarray | None = None,
-               bucket: np.ndarray | None = None) -> tuple[float, float, float]:
-    """(scale, power, growth) for `calibrate_std`; growth 0 without `gap`."""
-    best = None
-    for growth in (CALIBRATION_GROWTHS if gap is not None else (0.0,)):
-        widen = np.sqrt(1 + growth * gap) if gap is not None else 1.0
-        for power in CALIBRATION_POWERS:
-            spread = std.astype(np.float64) ** power * widen
-            for scale in np.quantile(error / spread, CALIBRATION_LEVELS):
-                miss = _coverage_miss(error, max(float(scale), 1e-6) * spread, bucket)
-                if best is None or miss < best[0] - 1e-9:
-                    best = (miss, max(float(scale), 1e-6), float(power), float(growth))
-    return best[1:]
+               bucket: np.ndarray | None = None,
+               variance: np.ndarray | None = None) -> tuple[float, float, float, float]:
+    """(scale, power, growth, spread) for `calibrate_std`; growth 0 without `gap`, spread 0 without
+    the circumplex `variance`. With `bucket` (gap lengths), only fits whose mean σ does not shrink
+    from one gap length to the next longer one count (unless none does): an estimate only gets
+    staler as a gap goes on."""
+    best, best_any = None, None
+    for weight in (CALIBRATION_SPREADS if variance is not None else (0.0,)):
+        added = weight * variance.astype(np.float64) if weight else 0.0
+        for growth in (CALIBRATION_GROWTHS if gap is not None else (0.0,)):
+            widen = np.sqrt(1 + growth * gap) if gap is not None else 1.0
+            for power in CALIBRATION_POWERS:
+                spread = np.sqrt(std.astype(np.float64) ** (2 * power) + added) * widen
+                widens = bucket is None or _widens(spread, bucket)
+                for scale in np.quantile(error / spread, CALIBRATION_LEVELS):
+                    miss = _coverage_miss(error, max(float(scale), 1e-6) * spread, bucket)
+                    fit = (miss, max(float(scale), 1e-6), float(power), float(growth),
+                           float(weight))
+                    if best_any is None or miss < best_any[0] - 1e-9:
+                        best_any = fit
+                    if widens and (best is None or miss < best[0] - 1e-9):
+                        best = fit
+    return (best or best_any)[1:]
+
+
+def _widens(std: np.ndarray, bucket: np.ndarray, least: int = 10) -> bool:
+    """Whether the mean of `std` never falls from one gap-length bucket to the next (buckets of at
+    least `least` frames)."""
+    means = [std[bucket == b].mean() for b in np.unique(bucket) if (bucket == b).sum() >= least]
+    return bool(np.all(np.diff(means) >= 0))
 
 
 def _coverage_miss(error: np.ndarray, std: np.ndarray, bucket: np.ndarray | None) -> float:
@@ -239,9 +272,10 @@ def _coverage_miss(error: np.ndarray, std: np.ndarray, bucket: np.ndarray | None
 def predict_sequences(model, seq: Sequences, width: int = 61,
                       ahead: int = 0) -> dict[str, np.ndarray]:
     """Causal predictions over sequences, as the pipeline makes them frame by frame: "mean"
-    (S, T, 22) (valence, arousal, AU/5, emotion), "std" and "emotion" (the probabilities,
-    renormalised). width/ahead: the Affective Process's context window in frames (ahead > 0: the
-    offline, centred window)."""
+    (S, T, 22) (valence, arousal, AU/5, emotion), "std", "emotion" (the probabilities,
+    renormalised) and "spread" (S, T, 2), the circumplex variance σ's calibration reads.
+    width/ahead: the Affective Process's context window in frames (ahead > 0: the offline, centred
+    window)."""
     x, gap = inputs(seq), gaps(seq)
     if isinstance(model, AffWildNet):
         out = model(x, gap)
@@ -250,13 +284,14 @@ def predict_sequences(model, seq: Sequences, width: int = 61,
         r_context = window_mean(model.encode(x, frame_y(seq)), seq.present, width, ahead)
         mean, std = model.predict(hold_last(r_context, seq.present) if not ahead else r_context,
                                   x, gap)
+    variance = spread(mean[..., EMOTIONS])  # what σ's circumplex term reads, before the filter
     if model.config.get("smoothing"):  # the 1€ filter the stages run per track
         mean = torch.from_numpy(smooth_sequences(mean.numpy(), SEQUENCE_FPS,
                                                  *model.config["smoothing"]).astype(np.float32))
     mean[..., :2] = mean[..., :2].clamp(-1, 1)
     mean[..., 2:] = mean[..., 2:].clamp(0, 1)
     emotion = mean[..., EMOTIONS].clamp_min(1e-6)
-    return {"mean": mean.numpy(), "std": std.numpy(),
+    return {"mean": mean.numpy(), "std": std.numpy(), "spread": variance.numpy(),
             "emotion": (emotion / emotion.sum(-1, keepdim=True)).numpy()}
 
 

@@ -190,3 +190,15 @@ def test_weights_of_another_model_are_refused():
     with pytest.raises(AffectStreamError) as error:
         AffectiveProcessStage.load_network(WEIGHTS / "frame.safetensors")
     assert "not affectstream AffectiveProcess weights" in one_line(error)
+
+
+def test_the_same_weights_save_to_the_same_bytes(tmp_path):
+    """safetensors writes its metadata in hash order; save_net sorts it, so a rerun of a training
+    command reproduces the shipped file's bytes and checksum."""
+    net = FrameNet()
+    metadata = {f"key{i}": str(i) for i in range(12)}
+    first, second = (save_net(net, tmp_path / f"{i}.safetensors", **metadata).read_bytes()
+                     for i in (0, 1))
+    assert first == second
+    with safe_open(str(tmp_path / "0.safetensors"), framework="pt") as f:
+        assert f.metadata()["key7"] == "7" and set(f.keys()) == set(net.state_dict())

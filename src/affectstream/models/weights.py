@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from .. import registry
 from ..errors import AffectStreamError
@@ -29,10 +29,23 @@ def save_net(net: torch.nn.Module, path: str | os.PathLike, **metadata) -> Path:
     tensors = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
     header = {"model": f"affectstream.{type(net).__name__}", "config": json.dumps(net.config)}
     header.update({k: str(v) for k, v in metadata.items()})
-    save_file(tensors, str(path), metadata=header)
+    path.write_bytes(_canonical(save(tensors, metadata=header)))
     if registry.is_shipped(path) or (path.parent / registry.CHECKSUMS).is_file():
         registry.record_sha256(path)
     return path
+
+
+def _canonical(data: bytes) -> bytes:
+    """A safetensors file's bytes with its metadata in sorted order: the library writes it in hash
+    order, which changes from run to run, so the same weights would not give the same bytes (nor
+    the SHA-256 the registry checks)."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) > size:  # escaped differently from the library's: keep its bytes
+        return data
+    return data[:8] + text.ljust(size) + data[8 + size:]  # the format pads its header with spaces
 
 
 def load_net(cls: type[torch.nn.Module], path: str | os.PathLike, what: str, how: str) -> tuple:

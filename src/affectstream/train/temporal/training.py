@@ -214,12 +214,14 @@ def calibrate_std(model, seq: Sequences, width: int) -> None:
             fit = _fit_power(error[face, k], std[face, k],
                              variance=None if variance is None else variance[face])
             model.std_scale[0, k], model.std_power[0, k] = fit[:2]
-            spreads[0, k:k + 1] = fit[3]  # k ≥ 2: outside, and 0
+            if k < 2:
+                spreads[0, k] = fit[3]
         if missed.sum() >= 10:
             fit = _fit_power(error[missed, k], std[missed, k], gap[missed], bucket[missed],
                              None if variance is None else variance[missed])
             model.std_scale[1, k], model.std_power[1, k], model.std_growth[k] = fit[:3]
-            spreads[1, k:k + 1] = fit[3]
+            if k < 2:
+                spreads[1, k] = fit[3]
     model.config["std_spread"] = spreads.tolist() if spreads.any() else None
 
 

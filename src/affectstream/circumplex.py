@@ -15,6 +15,7 @@ from .types import EMOTION_NAMES
 PROTOTYPES = ((0.00, 0.00), (0.90, 0.17), (0.42, 0.89), (-0.82, -0.40), (-0.41, 0.79),
               (-0.67, 0.49), (-0.11, 0.79), (-0.57, 0.65))
 assert len(PROTOTYPES) == len(EMOTION_NAMES)
+_POINTS = torch.tensor(PROTOTYPES, dtype=torch.float64)  # built once: spread runs per face-frame
 
 
 def spread(probabilities: torch.Tensor) -> torch.Tensor:
@@ -23,6 +24,6 @@ def spread(probabilities: torch.Tensor) -> torch.Tensor:
     (happiness against sadness), which is where a valence/arousal estimate is least sure."""
     p = probabilities.clamp_min(0)
     p = p / p.sum(-1, keepdim=True).clamp_min(1e-6)
-    points = torch.tensor(PROTOTYPES, dtype=p.dtype, device=p.device)
+    points = _POINTS.to(dtype=p.dtype, device=p.device)
     centre = p @ points
     return (p.unsqueeze(-1) * (points - centre.unsqueeze(-2)) ** 2).sum(-2)

@@ -4,7 +4,14 @@ from test_temporal_training import tiny_sequences
 
 from affectstream.models.smoothing import OneEuro, TrackSmoothers, smooth_sequences
 from affectstream.models.temporal import EMOTIONS, PREDICTION_DIM
-from affectstream.train.temporal.smoothing import choose_smoothing, filtered, jitter
+from affectstream.train.temporal.smoothing import (
+    TOLERANCE,
+    Z,
+    admissible,
+    choose_smoothing,
+    filtered,
+    jitter,
+)
 
 
 def _noisy_step(frames=120, fps=30.0, seed=0):
@@ -41,6 +48,54 @@ def test_an_unfiltered_group_passes_bit_for_bit():
     assert not np.array_equal(out[:, EMOTIONS], noisy[:, EMOTIONS])
 
 
+def _near_tie(frames=300, fps=30.0, seed=0):
+    """Two emotions nearly tied (0.45 and 0.43 + noise), then the second clearly ahead."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros((frames, PREDICTION_DIM))
+    first, second = EMOTIONS.start, EMOTIONS.start + 3
+    y[:, second] = np.where(np.arange(frames) < 200, 0.43, 0.70) + rng.normal(0, 0.02, frames)
+    y[:, first] = 0.88 - y[:, second]
+    y[:, EMOTIONS.start + 1] = 0.12
+    return y, np.arange(frames) / fps
+
+
+def test_the_top_emotion_changes_only_past_its_head_start():
+    y, times = _near_tie()
+    flips = {}
+    for sticky in (0.0, 0.1):
+        smoother = OneEuro((None, None), (0.0, 0.0), sticky)
+        out = np.array([smoother(v, t) for v, t in zip(y, times)])
+        top = out[:, EMOTIONS].argmax(-1)
+        flips[sticky] = int((top[1:] != top[:-1]).sum())
+        assert np.allclose(out[:, EMOTIONS].sum(-1), 1) and (out[:, EMOTIONS] >= 0).all()
+        assert np.array_equal(out[:, :EMOTIONS.start], y[:, :EMOTIONS.start])
+        assert top[-1] == 3  # a clear lead still takes the top
+        # no probability moves by more than sticky / (1 + sticky)
+        assert np.abs(out[:, EMOTIONS] - y[:, EMOTIONS]).max() <= sticky / (1 + sticky) + 1e-12
+    assert flips[0.0] > 10 and flips[0.1] == 1
+
+
+def test_a_filter_may_spend_the_lead_over_the_baselines_not_the_lead_itself():
+    keys = ("ccc_valence",)
+    reference = {"all": {"ccc_valence": 0.93}, "face": {"ccc_valence": 0.95}}
+    bar = {"all": {"ccc_valence": 0.90}, "face": {"ccc_valence": 0.91}}
+    # the lead's standard error puts the bar's margin at TOLERANCE
+    error = {"all": {"ccc_valence": TOLERANCE / Z}, "face": {"ccc_valence": TOLERANCE / Z}}
+
+    def figures(all_frames, face):
+        return {"all": {"ccc_valence": all_frames}, "face": {"ccc_valence": face}}
+
+    # costs next to nothing; or costs more but stays clear of the bars
+    assert admissible(figures(0.93 - TOLERANCE / 2, 0.95), reference, bar, error, keys)
+    assert admissible(figures(0.90 + 1.5 * TOLERANCE, 0.93), reference, bar, error, keys)
+    assert not admissible(figures(0.90 + 0.5 * TOLERANCE, 0.93), reference, bar, error, keys)
+    assert not admissible(figures(0.93, 0.90), reference, bar, error, keys)  # below a bar on faces
+    # a model already below its bar may only take what costs it nothing
+    low = {"all": {"ccc_valence": 0.89}, "face": {"ccc_valence": 0.95}}
+    assert admissible(figures(0.89 - TOLERANCE / 2, 0.95), low, bar, error, keys)
+    assert not admissible(figures(0.89 - 2 * TOLERANCE, 0.95), low, bar, error, keys)
+
+
 def test_sequences_are_filtered_as_streams_are_per_track():
     _, a, times = _noisy_step(seed=1)
     _, b, _ = _noisy_step(seed=2)
@@ -71,15 +126,16 @@ def test_the_filter_is_chosen_where_it_costs_no_agreement():
     lines = []
     setting = choose_smoothing(prediction, seq, lines.append)
     assert setting is not None and setting[0][0] is not None
-    assert lines[0].startswith("1€ filter on the values: min cutoff")
-    smoothed = filtered(prediction, (setting[0][0], setting[1][0]), (setting[0][1], setting[1][1]))
+    assert lines[0].startswith("filter on the values: 1€ min cutoff")
+    smoothed = filtered(prediction, (setting[0][0], setting[1][0]), (setting[0][1], setting[1][1]),
+                        setting[2])
     assert jitter(smoothed, seq, "values") < jitter(prediction, seq, "values")
     # predictions that already equal their steady targets: nothing to remove, no filter
     exact = {"mean": torch.cat([seq.target_va, seq.target_au / 5, seq.target_emotion],
                                -1).numpy().astype(np.float64),
              "emotion": seq.target_emotion.numpy()}
     assert choose_smoothing(exact, seq, lines.append) is None
-    assert lines[-1].startswith("1€ filter on the emotions: none")
+    assert lines[-1].startswith("filter on the emotions: no 1€ filter, top-emotion head start 0.0")
 
 
 def test_a_stream_cut_anywhere_gives_the_same_values_after_two_seconds():

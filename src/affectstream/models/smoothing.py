@@ -6,6 +6,12 @@ frame-to-frame jitter is removed while a real change (an expression's onset, a c
 a few frames. The 8 emotion probabilities share one cutoff, driven by how fast the distribution
 moves, so the output is a convex combination of distributions and still sums to 1.
 
+A low-pass filter cannot keep the top emotion steady where two emotions are nearly tied (a talking
+face read between sadness and neutral): any jitter crosses the tie. So the filtered distribution
+then gives the emotion on top in the previous frame a head start `sticky` (a Schmitt trigger):
+p' = (p + sticky · e_top) / (1 + sticky). The top emotion changes only when another leads it by
+more than `sticky`; every probability moves by at most sticky / (1 + sticky), and p' sums to 1.
+
 Finite memory: a track's filter is restarted at every PERIOD of its timestamps, and each frame's
 value is the one of the run restarted at the latest such point at least WINDOW seconds back (so
 it has filtered WINDOW to WINDOW + PERIOD seconds; a few runs step side by side). What a frame gives
@@ -38,13 +44,16 @@ class OneEuro:
     """Filters (…, 22) predictions (valence, arousal, AU/5, emotion probabilities) of one or a
     batch of tracks. min_cutoff (Hz): the cutoff at rest; beta (per unit/s): how fast it rises
     with speed; each a pair (valence/arousal/AUs, emotions), a min_cutoff of None leaving that
-    group unfiltered."""
+    group unfiltered; sticky: the top emotion's head start (0: none)."""
 
-    def __init__(self, min_cutoff: tuple[float, float], beta: tuple[float, float]):
+    def __init__(self, min_cutoff: tuple[float, float], beta: tuple[float, float],
+                 sticky: float = 0.0):
         self.min_cutoff = self._per_output(min_cutoff)
         self.beta = self._per_output(beta)
+        self.sticky = float(sticky)
         self.value: np.ndarray | None = None
         self.speed: np.ndarray | None = None
+        self.top: np.ndarray | None = None  # (…,) the emotion on top in the last output
         self.time = 0.0
 
     @staticmethod
@@ -59,7 +68,7 @@ class OneEuro:
         value = np.asarray(value, np.float64)
         dt = timestamp - self.time
         if self.value is None or dt <= 0:  # first frame, or a repeated timestamp: start afresh
-            self.value, self.speed = value.copy(), np.zeros_like(value)
+            self.value, self.speed, self.top = value.copy(), np.zeros_like(value), None
         else:
             a = smoothing_factor(D_CUTOFF, dt)
             self.speed = a * (value - self.value) / dt + (1 - a) * self.speed
@@ -69,7 +78,18 @@ class OneEuro:
             a = smoothing_factor(self.min_cutoff + self.beta * speed, dt)
             self.value = a * value + (1 - a) * self.value
         self.time = timestamp
-        return self.value.copy()
+        return self._hysteresis(self.value.copy())
+
+    def _hysteresis(self, out: np.ndarray) -> np.ndarray:
+        """`out` with the last top emotion's head start; the filter's own state stays unbiased."""
+        if self.sticky > 0 and self.top is not None:
+            emotion = out[..., EMOTIONS]
+            np.put_along_axis(emotion, self.top[..., None],
+                              np.take_along_axis(emotion, self.top[..., None], -1) + self.sticky,
+                              -1)
+            out[..., EMOTIONS] = emotion / (1 + self.sticky)
+        self.top = out[..., EMOTIONS].argmax(-1)
+        return out
 
 
 def _grid(timestamp: float) -> int:
@@ -102,8 +122,8 @@ def smooth_sequences(mean: np.ndarray, fps: float, *setting) -> np.ndarray:
 
 
 class TrackSmoothers:
-    """The restarted 1€ filter per track, for a temporal stage; `setting` ((min_cutoff), (beta))
-    as stored in the network's config, or None: the output passes unfiltered."""
+    """The restarted 1€ filter per track, for a temporal stage; `setting` ((min_cutoff), (beta)
+    [, sticky]) as stored in the network's config, or None: the output passes unfiltered."""
 
     def __init__(self, setting):
         self.setting = setting

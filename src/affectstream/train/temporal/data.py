@@ -51,6 +51,10 @@ class Sequences:
     frame_emotion: torch.Tensor
     target_emotion: torch.Tensor
 
+    def take(self, index) -> Sequences:
+        """The sequences at `index` (an index array, a slice or a mask along S)."""
+        return Sequences(**{k: v[index] for k, v in self.__dict__.items()})
+
 
 def smooth_walk(steps: int, rng: np.random.Generator, scale: float = 1.0,
                 smoothness: int = 8) -> np.ndarray:

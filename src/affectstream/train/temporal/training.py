@@ -52,13 +52,15 @@ def gaps(seq: Sequences) -> torch.Tensor:
 
 
 def affwildnet_loss(out: dict, seq: Sequences, au_weight: float = 1.0, nll_weight: float = 0.1,
-                    emotion_smoothness: float = 0.0, au_ccc_weight: float = 4.0) -> torch.Tensor:
+                    emotion_smoothness: float = 0.0, au_ccc_weight: float = 4.0,
+                    smoothness: float = 0.0) -> torch.Tensor:
     """1 − mean CCC of valence and arousal + `au_ccc_weight` × (1 − mean CCC of the AUs) (the MSE
     alone shrinks the AUs toward their mean, which ICC penalises) + `au_weight` × MSE of AU/5 +
     cross-entropy of the
     emotion distribution + `nll_weight` × the Gaussian NLL of σ (around the mean held fixed, so σ
     does not bend it), over the labelled frames (NaN: unlabelled); + `emotion_smoothness` × the
-    total variation of the emotion probabilities between consecutive frames."""
+    total variation of the emotion probabilities between consecutive frames, and `smoothness` ×
+    that of valence, arousal and AU/5 (the Affective Process's piecewise-smooth prior)."""
     mean, y = out["mean"], targets(seq)
     loss = ccc_columns_loss(mean, y, VA) + au_ccc_weight * ccc_columns_loss(mean, y, AUS)
     coded = ~torch.isnan(y[..., 2:EMOTIONS.start])
@@ -72,8 +74,10 @@ def affwildnet_loss(out: dict, seq: Sequences, au_weight: float = 1.0, nll_weigh
     ok = torch.isfinite(y)
     error = torch.where(ok, y, mean.detach()) - mean.detach()  # NaN-free, so are the gradients
     nll = torch.log(out["std"]) + 0.5 * (error / out["std"]).pow(2)
-    variation = (mean[:, 1:, EMOTIONS] - mean[:, :-1, EMOTIONS]).abs().sum(-1).mean()
-    return loss + nll_weight * nll[ok].mean() + emotion_smoothness * variation
+    step = (mean[:, 1:] - mean[:, :-1]).abs()
+    variation = (emotion_smoothness * step[..., EMOTIONS].sum(-1)
+                 + smoothness * step[..., :EMOTIONS.start].sum(-1)).mean()
+    return loss + nll_weight * nll[ok].mean() + variation
 
 
 def ccc_columns_loss(mean: torch.Tensor, y: torch.Tensor, columns: slice,
@@ -110,15 +114,16 @@ def _fit(model: torch.nn.Module, count: int, step, *, epochs: int, batch_size: i
 
 def train_affwildnet(train: Sequences, epochs: int = 20, batch_size: int = 32, lr: float = 2e-3,
                      seed: int = 0, tune: Sequences | None = None, au_weight: float = 1.0,
-                     emotion_smoothness: float = 0.0, log=print) -> AffWildNet:
+                     emotion_smoothness: float = 0.0, smoothness: float = 0.0,
+                     log=print) -> AffWildNet:
     """AffWildNet on the sequences; its σ is then calibrated on the `tune` sequences, if any."""
     torch.manual_seed(seed)
     x, gap = inputs(train), gaps(train)
     net = AffWildNet(x.shape[-1])
 
     def step(index, generator):
-        return affwildnet_loss(net(x[index], gap[index]), _take(train, index), au_weight,
-                               emotion_smoothness=emotion_smoothness)
+        return affwildnet_loss(net(x[index], gap[index]), train.take(index), au_weight,
+                               emotion_smoothness=emotion_smoothness, smoothness=smoothness)
 
     net = _fit(net, len(x), step, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                name="affwildnet", log=log)
@@ -297,5 +302,3 @@ def predict_sequences(model, seq: Sequences, width: int = 61,
             "emotion": (emotion / emotion.sum(-1, keepdim=True)).numpy()}
 
 
-def _take(seq: Sequences, index) -> Sequences:
-    return Sequences(**{k: v[index] for k, v in seq.__dict__.items()})

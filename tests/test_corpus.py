@@ -76,7 +76,7 @@ def test_affwild2_corpus_through_the_commands(shared, model, tmp_path):
     command = [sys.executable, "-m", "affectstream.cli"]
     trained = subprocess.run([*command, "train", "temporal", "--model", "affwildnet", "--data",
                               str(shared / "data" / "ferplus"), "--sequences", "0",
-                              "--valid-sequences", "0", "--epochs", "3",
+                              "--valid-sequences", "0", "--tune-sequences", "0", "--epochs", "3",
                               "--out", str(out), *corpus],
                              capture_output=True, text=True, env=env, timeout=600)
     assert trained.returncode == 0, trained.stderr[-2000:]

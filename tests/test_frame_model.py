@@ -1,10 +1,12 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
 
 from affectstream import AffectStreamError
 from affectstream.face import BLENDSHAPE_NAMES
-from affectstream.models.frame import GEOMETRY_DIM, FrameNet, load_frame_net
+from affectstream.models.frame import GEOMETRY_DIM, FrameNet, fold_batch_norm, load_frame_net
 from affectstream.models.weights import save_net
 from affectstream.train.frame.training import BLEND_MIRROR, Tensors, augment, shape_mirror
 
@@ -30,6 +32,19 @@ def test_modality_dropout_removes_a_branch():
                       keep_geometry=keep)
     assert torch.allclose(without_image["au"], other_image["au"])  # the image no longer matters
     assert not torch.allclose(net(image, blend, shape)["au"], without_image["au"])
+
+
+def test_batch_norm_folds_into_the_convolutions_without_changing_the_outputs():
+    net = FrameNet(channels=(8, 16, 16, 32), hidden=16, embed=32)
+    net.train()
+    for _ in range(3):  # running statistics away from the identity
+        net(torch.rand(16, 1, 48, 48) * 3, torch.rand(16, 52), torch.rand(16, GEOMETRY_DIM - 52))
+    net.eval()
+    folded = fold_batch_norm(copy.deepcopy(net))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    with torch.inference_mode():
+        a, b = net(*inputs()), folded(*inputs())
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
 
 
 def test_weights_round_trip(tmp_path):

@@ -34,7 +34,8 @@ def test_train_and_evaluate_temporal_commands(shared, model, tmp_path):
     env = {**os.environ, "AFFECTSTREAM_CACHE": str(tmp_path / "cache")}
     out = tmp_path / "ap.safetensors"
     trained = cli("train", "temporal", "--model", "ap", "--data", table, "--sequences", 6,
-                  "--valid-sequences", 2, "--epochs", 2, "--seconds", 0.3, "--out", out, env=env)
+                  "--valid-sequences", 2, "--tune-sequences", 2, "--epochs", 2, "--seconds", 0.3,
+                  "--out", out, env=env)
     assert trained.returncode == 0, trained.stderr[-2000:]
     assert "affective process epoch 2/2" in trained.stdout and "ap (causal) / all" in trained.stdout
     model_, header = load_net(AffectiveProcess, out, "Affective Process", "")

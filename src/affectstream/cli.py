@@ -244,7 +244,8 @@ def cmd_train(args) -> int:
                        sequences=600 if args.sequences is None else args.sequences,
                        videos=tuple(args.videos),
                        video_sequences=args.video_sequences if args.videos else 0,
-                       valid_sequences=args.valid_sequences, epochs=args.epochs,
+                       valid_sequences=args.valid_sequences,
+                       tune_sequences=args.tune_sequences, epochs=args.epochs,
                        seconds=args.seconds or 0.5, corpus=_corpus(args), seed=args.seed,
                        threads=args.threads, weights=args.weights, landmarker=args.landmarker)
         return 0
@@ -495,6 +496,9 @@ def _train_parser(sub) -> None:
                    help="temporal: sequences cut from --videos")
     q.add_argument("--valid-sequences", type=int, default=100,
                    help="temporal: held-out sequences scored at the end")
+    q.add_argument("--tune-sequences", type=int, default=300,
+                   help="temporal: sequences from faces the per-frame model held out, on which "
+                        "the output filter and σ are fitted (0: neither)")
     q.add_argument("--teachers", nargs="*", default=[],
                    help="frame: per-frame networks whose ensemble the targets are distilled from")
     q.add_argument("--distill", type=float, default=0.5,

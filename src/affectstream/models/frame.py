@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..geometry import aligned_landmarks
 from ..registry import Weights, register
@@ -106,6 +107,19 @@ class FrameNet(nn.Module):
         }
 
 
+def fold_batch_norm(net: FrameNet) -> FrameNet:
+    """`net` (in eval mode) with each BatchNorm folded into the convolution before it: the same
+    function in fewer passes over the activations (outputs equal to float rounding)."""
+    layers, folded = list(net.cnn), []
+    for layer in layers:
+        if isinstance(layer, nn.BatchNorm2d) and folded and isinstance(folded[-1], nn.Conv2d):
+            folded[-1] = fuse_conv_bn_eval(folded[-1], layer)
+        else:
+            folded.append(layer)
+    net.cnn = nn.Sequential(*folded)
+    return net
+
+
 def in_au_order(aus: tuple[str, ...], values: np.ndarray) -> np.ndarray:
     """(N, 17) float32 in AU_NAMES order from (N, len(aus)) values in the order of `aus`; NaN for
     the AUs not in `aus`."""
@@ -143,7 +157,7 @@ class FusionModel:
     produces = ("au", "valence", "emotion")
 
     def __init__(self, net: FrameNet):
-        self.net = net.eval().to(memory_format=torch.channels_last)
+        self.net = fold_batch_norm(net.eval()).to(memory_format=torch.channels_last)
         # AU presence thresholds fitted with the AU head (au_head.py); {} for weights without them
         self.presence: dict[str, dict[str, float]] = getattr(net, "presence", {})
 

@@ -4,8 +4,10 @@ trained and scored on corrupted sequences (data.py) the same way every time.
 The models come from the registry: each registered temporal model names its network and trainer.
 Held-out sequences are built from the *valid* split of the stills with another seed, so no image
 and no corruption trajectory of the evaluation was seen in training; tuning sequences (σ's
-calibration; levers such as the smoothness prior are chosen on them), as many, from the faces of
-the train split that the per-frame model held out, with a third seed.
+calibration, the output filter; levers such as the smoothness prior are chosen on them), three
+times as many by default (those choices weigh differences of a few thousandths, which 100
+sequences cannot resolve), from the faces of the train split that the per-frame model held out,
+with a third seed.
 """
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ def held_out(data, sequences: int, seed: int, *, corpus=None, weights=None, land
 
 def train_temporal(model: str, data, out=None, *, sequences: int = 600, videos: tuple = (),
                    video_sequences: int = 0, corpus=None, valid_sequences: int = 100,
+                   tune_sequences: int = 300,
                    epochs: int | None = None, seconds: float = 0.5, seed: int = 0, threads: int = 2,
                    weights=None, landmarker=None, log=print) -> dict:
     """Build the sequences, train the registered temporal model `model`, score it on held-out
@@ -76,9 +79,9 @@ def train_temporal(model: str, data, out=None, *, sequences: int = 600, videos: 
     if not parts:
         raise AffectStreamError("nothing to train on: give --sequences, --videos or --corpus")
     train = concat(parts)
-    # as many tuning sequences as held-out ones (none: σ stays as trained)
-    tune = build_sequences(data, TUNE, valid_sequences, **{**common, "seed": seed + 2}) \
-        if valid_sequences else None
+    # none: σ stays as trained and no output filter is chosen
+    tune = build_sequences(data, TUNE, tune_sequences, **{**common, "seed": seed + 2}) \
+        if tune_sequences else None
     valid = held_out(data, valid_sequences, seed, weights=weights, landmarker=landmarker,
                      workers=threads, log=log) if valid_sequences else None
     log(f"{len(train.present)} training sequences "

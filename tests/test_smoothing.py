@@ -40,6 +40,23 @@ def test_one_euro_removes_jitter_and_follows_a_step():
     assert np.allclose(emotions.sum(-1), 1) and (emotions >= 0).all()  # still a distribution
 
 
+def test_valence_and_arousal_move_as_one_point():
+    """A small arousal step that comes with a large valence step (neutral → smile) is followed as
+    fast as the valence step; alone, it is followed more slowly (1€ releases on speed)."""
+    times = np.arange(90) / 30.0
+    y = np.zeros((90, PREDICTION_DIM))
+    y[60:, 0], y[60:, 1] = 1.0, 0.13
+
+    def frames_to_90(values, k):
+        smoother = OneEuro((0.25, None), (4.0, 0.0))
+        out = np.array([smoother(v, t) for v, t in zip(values, times)])
+        return int(np.flatnonzero(out[60:, k] >= 0.9 * values[-1, k])[0]) + 1
+
+    alone = y.copy()
+    alone[:, 0] = 0.0
+    assert frames_to_90(y, 1) == frames_to_90(y, 0) < frames_to_90(alone, 1)
+
+
 def test_an_unfiltered_group_passes_bit_for_bit():
     _, noisy, times = _noisy_step()
     smoother = OneEuro((None, 0.5), (0.0, 1.0))

@@ -4,7 +4,9 @@ Noisy Input in Interactive Systems", CHI 2012) on a temporal model's output.
 A first-order low-pass filter whose cutoff rises with the speed of change: a steady face's
 frame-to-frame jitter is removed while a real change (an expression's onset, a cut) passes within
 a few frames. The 8 emotion probabilities share one cutoff, driven by how fast the distribution
-moves, so the output is a convex combination of distributions and still sums to 1.
+moves, so the output is a convex combination of distributions and still sums to 1. Valence and
+arousal share one too, driven by the speed of their point on the circumplex: a small arousal change
+that comes with a large valence change (neutral → smile) passes as fast as the valence change.
 
 A low-pass filter cannot keep the top emotion steady where two emotions are nearly tied (a talking
 face read between sadness and neutral): any jitter crosses the tie. So the filtered distribution
@@ -73,6 +75,9 @@ class OneEuro:
             a = smoothing_factor(D_CUTOFF, dt)
             self.speed = a * (value - self.value) / dt + (1 - a) * self.speed
             speed = np.abs(self.speed)
+            # one speed for valence and arousal, the coordinates of one point of the circumplex:
+            # an expression that changes moves both, however little one of them changes
+            speed[..., :2] = np.hypot(speed[..., :1], speed[..., 1:2])
             # one speed for the distribution: how fast its mass moves (total variation per second)
             speed[..., EMOTIONS] = speed[..., EMOTIONS].sum(-1, keepdims=True) / 2
             a = smoothing_factor(self.min_cutoff + self.beta * speed, dt)

@@ -87,7 +87,9 @@ class OneEuro:
 
     def _hysteresis(self, out: np.ndarray) -> np.ndarray:
         """`out` with the last top emotion's head start; the filter's own state stays unbiased."""
-        if self.sticky > 0 and self.top is not None:
+        if not self.sticky:  # no hysteresis: nothing to remember either
+            return out
+        if self.top is not None:
             emotion = out[..., EMOTIONS]
             np.put_along_axis(emotion, self.top[..., None],
                               np.take_along_axis(emotion, self.top[..., None], -1) + self.sticky,

@@ -110,12 +110,23 @@ class AffectiveProcess(nn.Module):
         mu, raw = self.latent_net(self.aggregate(r_mean)).chunk(2, dim=-1)
         return Normal(mu, 0.1 + 0.9 * torch.sigmoid(raw))
 
+    def latent_mean(self, r_mean: torch.Tensor) -> torch.Tensor:
+        """The mean of q(z | context), without building the distribution (a stream's step)."""
+        return self.latent_net(self.aggregate(r_mean))[..., :self.config["z_dim"]]
+
     def decode(self, x: torch.Tensor, z: torch.Tensor, r_mean: torch.Tensor,
                gap: torch.Tensor, held: torch.Tensor | None = None) -> Normal:
         """p(y | x, z, r_C, gap); z and r_C either per target (same leading shape as x) or one per
         set (…, D); gap (…, 1): seconds since the last face, 0 on a face frame; held (…, y_dim):
         the last detected frame's prediction (default: found along the time axis of (B, T, D) x; a
         stream passes the one it keeps)."""
+        mu, variance = self.decode_moments(x, z, r_mean, gap, held)
+        return Normal(mu, variance.sqrt())
+
+    def decode_moments(self, x: torch.Tensor, z: torch.Tensor, r_mean: torch.Tensor,
+                       gap: torch.Tensor, held: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, variance) of `decode`'s Gaussian."""
         r_mean = self.aggregate(r_mean)
         if z.dim() < x.dim():
             z = z.unsqueeze(-2).expand(*x.shape[:-1], z.shape[-1])
@@ -126,7 +137,7 @@ class AffectiveProcess(nn.Module):
         mu = correction + gain * reference + (1 - gain) * r_mean[..., -correction.shape[-1]:]
         std = self.min_std + torch.nn.functional.softplus(raw)
         noise = torch.nn.functional.softplus(self.process_noise) * gap
-        return Normal(mu, (std ** 2 + noise).sqrt())
+        return mu, std ** 2 + noise
 
     def reference(self, x: torch.Tensor, held: torch.Tensor | None,
                   gain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,8 +192,9 @@ class AffectiveProcess(nn.Module):
     def predict(self, r_mean: torch.Tensor, x_target: torch.Tensor, gap: torch.Tensor,
                 held: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, std) of y at the targets, with z at the mean of q(z | context); std calibrated."""
-        out = self.decode(x_target, self.latent(r_mean).mean, r_mean, gap, held)
-        return out.mean, calibrated(self, out.stddev, gap, out.mean)
+        mean, variance = self.decode_moments(x_target, self.latent_mean(r_mean), r_mean, gap,
+                                             held)
+        return mean, calibrated(self, variance.sqrt(), gap, mean)
 
 
 def window_mean(r: torch.Tensor, keep: torch.Tensor, width: int, ahead: int = 0) -> torch.Tensor:

@@ -44,6 +44,9 @@ AU_BLENDSHAPES: dict[str, tuple[str, ...]] = {
     "AU45": ("eyeBlinkLeft", "eyeBlinkRight"),
 }
 _INDEX = {name: i for i, name in enumerate(BLENDSHAPE_NAMES)}
+# the blendshape columns each AU averages, looked up once: this runs for every face-frame
+_COLUMNS = {au: [_INDEX[n] for n in names] for au, names in AU_BLENDSHAPES.items()}
+_SQUINT = [_INDEX["eyeSquintLeft"], _INDEX["eyeSquintRight"]]
 UPPER_INNER_LIP, LOWER_INNER_LIP, MOUTH_LEFT, MOUTH_RIGHT = 13, 14, 78, 308
 NO_SOURCE = ("AU23",)  # AUs MediaPipe's blendshapes cannot measure (see above)
 # Inner-lip gap / mouth width at which lips count as fully apart (AU25 = 5); wide yawns reach ~0.6.
@@ -65,13 +68,9 @@ def au_from_blendshapes(blendshapes: np.ndarray, landmarks: np.ndarray) -> np.nd
     """(…, 17) float32 AU intensities 0–5 in AU_NAMES order (NaN for NO_SOURCE) from (…, 52)
     blendshapes and (…, 478, ≥2) landmarks."""
     b = np.asarray(blendshapes, np.float32)
-
-    def mean(*names):
-        return np.mean([b[..., _INDEX[n]] for n in names], axis=0)
-
-    values = {au: mean(*names) for au, names in AU_BLENDSHAPES.items()}
+    values = {au: b[..., index].mean(-1) for au, index in _COLUMNS.items()}
     smile = values["AU12"]
-    squint = mean("eyeSquintLeft", "eyeSquintRight")
+    squint = b[..., _SQUINT].mean(-1)
     values["AU06"] = np.sqrt(squint * smile)
     values["AU07"] = squint * (1 - smile)
     values["AU09"] = np.sqrt(values["AU04"] * values["AU10"]) * (1 - smile)

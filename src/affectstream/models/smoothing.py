@@ -89,12 +89,9 @@ class OneEuro:
         """`out` with the last top emotion's head start; the filter's own state stays unbiased."""
         if not self.sticky:  # no hysteresis: nothing to remember either
             return out
-        if self.top is not None:
-            emotion = out[..., EMOTIONS]
-            np.put_along_axis(emotion, self.top[..., None],
-                              np.take_along_axis(emotion, self.top[..., None], -1) + self.sticky,
-                              -1)
-            out[..., EMOTIONS] = emotion / (1 + self.sticky)
+        if self.top is not None:  # + sticky on the last top emotion, + 0 (exact) on the others
+            lead = self.sticky * (self.top[..., None] == np.arange(out[..., EMOTIONS].shape[-1]))
+            out[..., EMOTIONS] = (out[..., EMOTIONS] + lead) / (1 + self.sticky)
         self.top = out[..., EMOTIONS].argmax(-1)
         return out
 

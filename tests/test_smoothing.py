@@ -90,6 +90,10 @@ def test_the_top_emotion_changes_only_past_its_head_start():
         # no probability moves by more than sticky / (1 + sticky)
         assert np.abs(out[:, EMOTIONS] - y[:, EMOTIONS]).max() <= sticky / (1 + sticky) + 1e-12
     assert flips[0.0] > 10 and flips[0.1] == 1
+    # a batch of tracks gets the head start each would alone
+    pair, alone = OneEuro((None, None), (0.0, 0.0), 0.1), OneEuro((None, None), (0.0, 0.0), 0.1)
+    batch = np.array([pair(np.stack([v, v[::-1]]), t) for v, t in zip(y, times)])
+    assert np.array_equal(batch[:, 0], np.array([alone(v, t) for v, t in zip(y, times)]))
 
 
 def test_a_filter_may_spend_the_lead_over_the_baselines_not_the_lead_itself():

@@ -127,6 +127,20 @@ def test_affective_process_window_elbo_and_uncertainty():
     assert mean.shape == std.shape == (5, 30, 3) and (std >= ap.min_std).all()
 
 
+def test_the_streams_moments_are_the_distributions_bit_for_bit():
+    # a stream's step reads decode_moments and latent_mean (no distribution objects, for speed)
+    torch.manual_seed(1)
+    ap = AffectiveProcess(x_dim=8, y_dim=3, r_dim=16, z_dim=4, hidden=16).eval()
+    x, y = torch.randn(2, 20, 8), torch.rand(2, 20, 3)
+    gap = torch.rand(2, 20, 1) * (torch.rand(2, 20, 1) < 0.3)
+    r = window_mean(ap.encode(x, y), torch.rand(2, 20) < 0.8, 5)
+    assert torch.equal(ap.latent_mean(r), ap.latent(r).mean)
+    z = ap.latent(r).mean
+    mean, variance = ap.decode_moments(x, z, r, gap)
+    out = ap.decode(x, z, r, gap)
+    assert torch.equal(mean, out.mean) and torch.equal(variance.sqrt(), out.stddev)
+
+
 def test_residual_decoder_starts_between_the_frame_and_the_context_mean():
     torch.manual_seed(0)
     ap = AffectiveProcess(x_dim=6, y_dim=3, r_dim=8, z_dim=4, hidden=16)

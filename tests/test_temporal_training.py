@@ -6,6 +6,7 @@ from affectstream.train.temporal.data import Sequences
 from affectstream.train.temporal.evaluation import sequence_figures
 from affectstream.train.temporal.training import (
     _fit_power,
+    emotion_cross_entropy,
     inputs,
     predict_sequences,
     targets,
@@ -110,3 +111,21 @@ def test_sequence_figures_by_hand():
     off[..., :2] += 0.15  # every error 0.15: outside ±1σ (0.1), inside ±2σ
     shifted = sequence_figures({"mean": off, "std": np.full_like(truth, 0.1)}, seq)
     assert shifted["within_1sd"] == 0.0 and shifted["within_2sd"] == 1.0
+
+
+def test_emotion_cross_entropy_reads_the_top_and_skips_unvoted_frames():
+    target = torch.zeros(1, 3, 22)
+    target[..., 14:] = torch.tensor([0.7, 0.3] + [0.0] * 6)
+    right, wrong = target.clone(), target.clone()
+    wrong[..., 14:16] = torch.tensor([0.3, 0.7])
+    ce = emotion_cross_entropy
+    assert ce(right, target) < ce(wrong, target)
+    # read as the stages output it: the distribution renormalised
+    scaled = right.clone()
+    scaled[..., 14:] *= 2
+    assert torch.isclose(ce(scaled, target), ce(right, target))
+    unvoted = target.clone()
+    unvoted[0, 1, 14:] = float("nan")  # an unlabelled frame counts for nothing
+    assert torch.isclose(ce(wrong, unvoted), ce(wrong, target))
+    unvoted[0, :, 14:] = float("nan")
+    assert ce(wrong, unvoted) == 0

@@ -80,6 +80,20 @@ def affwildnet_loss(out: dict, seq: Sequences, au_weight: float = 1.0, nll_weigh
     return loss + nll_weight * nll[ok].mean() + variation
 
 
+def emotion_cross_entropy(mean: torch.Tensor, y: torch.Tensor,
+                          labelled: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy of (B, T, 22) `mean`'s emotion distribution (clipped at 1e-6 and renormalised,
+    as the stages output it) against `y`'s, over the frames whose emotions are all labelled."""
+    p = mean[..., EMOTIONS].clamp_min(1e-6)
+    p = p / p.sum(-1, keepdim=True)
+    voted = torch.isfinite(y[..., EMOTIONS]).all(-1)
+    if labelled is not None:
+        voted = voted & labelled[..., EMOTIONS].all(-1)
+    if not voted.any():
+        return mean.sum() * 0
+    return -(y[..., EMOTIONS][voted] * p[voted].log()).sum(-1).mean()
+
+
 def ccc_columns_loss(mean: torch.Tensor, y: torch.Tensor, columns: slice,
                      labelled: torch.Tensor | None = None) -> torch.Tensor:
     """1 − CCC averaged over the `columns` of (B, T, ·) `mean` and `y`, each over its labelled
@@ -154,7 +168,8 @@ def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int 
                             lr: float = 1e-3, seed: int = 0, widths: tuple[int, int] = (4, 30),
                             width: int = 15, tune: Sequences | None = None,
                             smoothness: float = 4.0, emotion_smoothness: float | None = None,
-                            ccc_weight: float = 8.0, log=print) -> AffectiveProcess:
+                            ccc_weight: float = 8.0, emotion_weight: float = 0.0,
+                            log=print) -> AffectiveProcess:
     """Windowed ELBO: every frame is a target whose context is a random subset (50–100 % kept) of
     the frames with a face among the last `width` frames (width drawn per batch from `widths`),
     their y the per-frame predictions, as a causal stream of any frame rate and window length sees
@@ -162,7 +177,9 @@ def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int 
     `emotion_smoothness` (default: the same) the prior on the emotion probabilities.
     `ccc_weight` adds that weight × (1 − CCC) of valence and arousal of the run-time mean over the
     batch, as AffWildNet is trained: the likelihood alone rewards a mean shrunk toward the middle,
-    which CCC, the field's measure, penalises.
+    which CCC, the field's measure, penalises. `emotion_weight` adds that weight × the
+    cross-entropy of the run-time mean's emotion distribution against the target's, as AffWildNet
+    is trained: the likelihood fits each probability apart, not which emotion is on top.
     The σ calibration is then fitted on the `tune` sequences (if any) for the window `width` the
     model will run with."""
     torch.manual_seed(seed)
@@ -182,10 +199,13 @@ def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int 
         labelled = None if observed is None else observed[index]
         parts = model.window_elbo_loss(x[index], y_frame[index], y[index], context, window,
                                        gap[index], smoothness=weights, observed=labelled,
-                                       runtime_mean=ccc_weight > 0)
-        if not ccc_weight:
-            return parts["loss"]
-        return parts["loss"] + ccc_weight * ccc_columns_loss(parts["mean"], y[index], VA, labelled)
+                                       runtime_mean=ccc_weight > 0 or emotion_weight > 0)
+        loss = parts["loss"]
+        if ccc_weight:
+            loss = loss + ccc_weight * ccc_columns_loss(parts["mean"], y[index], VA, labelled)
+        if emotion_weight:
+            loss = loss + emotion_weight * emotion_cross_entropy(parts["mean"], y[index], labelled)
+        return loss
 
     model = _fit(model, len(x), step, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                  name="affective process", log=log)

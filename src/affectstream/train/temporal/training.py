@@ -67,10 +67,8 @@ def affwildnet_loss(out: dict, seq: Sequences, au_weight: float = 1.0, nll_weigh
     if coded.any():
         error = (mean[..., 2:EMOTIONS.start] - y[..., 2:EMOTIONS.start])[coded]
         loss = loss + au_weight * error.pow(2).mean()
-    voted = torch.isfinite(y[..., EMOTIONS]).all(-1)
-    if voted.any():
-        loss = loss - (y[..., EMOTIONS][voted] * mean[..., EMOTIONS][voted].clamp_min(1e-6).log()
-                       ).sum(-1).mean()
+    # its emotions are a mix of two distributions, so one already
+    loss = loss + emotion_cross_entropy(mean, y, renormalise=False)
     ok = torch.isfinite(y)
     error = torch.where(ok, y, mean.detach()) - mean.detach()  # NaN-free, so are the gradients
     nll = torch.log(out["std"]) + 0.5 * (error / out["std"]).pow(2)
@@ -81,11 +79,14 @@ def affwildnet_loss(out: dict, seq: Sequences, au_weight: float = 1.0, nll_weigh
 
 
 def emotion_cross_entropy(mean: torch.Tensor, y: torch.Tensor,
-                          labelled: torch.Tensor | None = None) -> torch.Tensor:
-    """Cross-entropy of (B, T, 22) `mean`'s emotion distribution (clipped at 1e-6 and renormalised,
-    as the stages output it) against `y`'s, over the frames whose emotions are all labelled."""
+                          labelled: torch.Tensor | None = None,
+                          renormalise: bool = True) -> torch.Tensor:
+    """Cross-entropy of (B, T, 22) `mean`'s emotion distribution (clipped at 1e-6 and, unless it is
+    one already, renormalised, as the stages output it) against `y`'s, over the frames whose
+    emotions are all labelled."""
     p = mean[..., EMOTIONS].clamp_min(1e-6)
-    p = p / p.sum(-1, keepdim=True)
+    if renormalise:
+        p = p / p.sum(-1, keepdim=True)
     voted = torch.isfinite(y[..., EMOTIONS]).all(-1)
     if labelled is not None:
         voted = voted & labelled[..., EMOTIONS].all(-1)

@@ -3,6 +3,7 @@ the length limit), and the running demo over HTTP: upload limits, files gone whe
 import csv
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ gr = pytest.importorskip("gradio", reason="the demo extra is not installed")
 
 from affectstream.demo.app import analyze_video, main, on_frame  # noqa: E402
 from affectstream.demo.session_files import SessionFiles  # noqa: E402
+from affectstream.errors import AffectStreamError  # noqa: E402
 
 
 def outputs(image, session=None):
@@ -129,6 +131,45 @@ def test_stopping_the_demo_deletes_every_sessions_files(tmp_path, monkeypatch):
         (files.new_run(request) / "clip.csv").write_text("frame\n")
     files.forget_all()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_closing_tab_waits_for_the_frame_being_written_then_refuses_more(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    files, request = SessionFiles.create(), gr.Request(session_hash="tab")
+    writing, written = threading.Event(), threading.Event()
+
+    def frame():  # a webcam frame in flight when the tab closes
+        with files.in_use(request) as folder:
+            folder.mkdir(parents=True)
+            (folder / "circumplex-00000000.jpg").write_bytes(b"jpeg")
+            writing.set()
+            written.wait(10)
+            (folder / "circumplex-00000001.jpg").write_bytes(b"jpeg")
+
+    writer = threading.Thread(target=frame)
+    writer.start()
+    assert writing.wait(10)
+    closing = threading.Thread(target=files.forget, args=(request,))
+    closing.start()
+    closing.join(0.3)
+    assert closing.is_alive()  # the deletion waits for the frame's files
+    written.set()
+    writer.join(10)
+    closing.join(10)
+    assert not closing.is_alive() and not files.folder(request).exists()
+    with files.in_use(request) as folder:
+        assert folder is None  # later frames of the closed tab are dropped
+    with pytest.raises(AffectStreamError, match="session has ended"):
+        files.new_run(request)
+    upload = tmp_path / "0a1b2c" / "clip.mp4"
+    upload.parent.mkdir()
+    upload.write_bytes(b"\0")
+    files.keep_upload(request, upload)  # an upload that arrives after the tab closed goes at once
+    assert not upload.parent.exists() and list(files.root.iterdir()) == []
+    other = gr.Request(session_hash="another tab")
+    with files.in_use(other) as folder:
+        assert folder is not None  # other sessions are not affected
 
 
 # The running demo, as a browser or a script reaches it.

@@ -194,7 +194,6 @@ def analyze_video(path, temporal: str, max_faces, au_source: str, max_minutes: f
                        f"the limit here is {max_minutes:g} min. "
                        "Use `affectstream process` for long files.")
     clip = LengthLimit(source, max_minutes * 60)  # the header may declare no length at all
-    folder = files.new_run(request)
     stem = Path(path).stem
     rows: list[Affect] = []
 
@@ -203,6 +202,7 @@ def analyze_video(path, temporal: str, max_faces, au_source: str, max_minutes: f
                  + (f" of {frames}" if frames else ""))
 
     try:
+        folder = files.new_run(request)
         with AffectStream(demo_options("offline", temporal, max_faces, au_source)) as pipeline:
             summary = pipeline.run(clip, csv=folder / f"{stem}.csv", on_result=rows.append,
                                    progress=advance)
@@ -314,7 +314,12 @@ def webcam_tab(settings: list[gr.Component], files: SessionFiles) -> None:
 
     # the pictures go in the session's folder, deleted with it when the tab closes
     def frame(image, session, temporal, max_faces, au_source, request: gr.Request):
-        return on_frame(image, session, temporal, max_faces, au_source, files.folder(request))
+        with files.in_use(request) as folder:
+            if folder is None:  # the tab closed while this frame was on its way
+                if session is not None:
+                    session.close()
+                return (gr.skip(),) * (len(outputs) - 1) + (None,)
+            return on_frame(image, session, temporal, max_faces, au_source, folder)
 
     camera.stream(frame, [camera, session, *settings], outputs, stream_every=0.05,
                   time_limit=3600, concurrency_limit=None, show_progress="hidden")

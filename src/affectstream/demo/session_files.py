@@ -5,6 +5,10 @@ Gradio's own temporary folder, so Gradio serves them where they are instead of c
 session's uploads are noted beside them. `forget` (Blocks.unload: the tab closed) deletes both.
 Whatever a session that never says goodbye leaves behind is removed by Gradio's `delete_cache`
 sweep (CACHE_SWEEP) or when the demo stops (`forget_all`).
+
+A webcam frame in flight when the tab closes must not write after the deletion (shutil.rmtree
+leaves a file made while it walks): frames hold their session's folder (`in_use`) and `forget`
+waits for them; a forgotten session takes no more work.
 """
 from __future__ import annotations
 
@@ -12,11 +16,15 @@ import hashlib
 import secrets
 import shutil
 import tempfile
+import threading
+from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
 from gradio.utils import get_upload_folder
 
+from ..errors import AffectStreamError
 from .pictures import KEEP
 
 # Blocks(delete_cache=...): every 10 minutes, files made more than an hour ago go.
@@ -38,6 +46,9 @@ class SessionFiles:
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._guard = threading.Lock()  # over _locks and _forgotten
+        self._forgotten: set[str] = set()  # 16 characters per closed tab
 
     @classmethod
     def create(cls) -> SessionFiles:
@@ -49,17 +60,40 @@ class SessionFiles:
         session = getattr(request, "session_hash", None) or "no-session"
         return self.root / hashlib.sha256(session.encode()).hexdigest()[:16]
 
+    def _lock(self, folder: Path) -> threading.Lock | None:
+        """The session's lock; None once it is forgotten (no lock is made again for it)."""
+        with self._guard:
+            return None if folder.name in self._forgotten else self._locks[folder.name]
+
+    @contextmanager
+    def in_use(self, request: gr.Request | None):
+        """The session's folder, held against `forget` while the block writes in it; None when
+        the session has been forgotten (its tab closed)."""
+        folder = self.folder(request)
+        lock = self._lock(folder)
+        if lock is None:
+            yield None
+            return
+        with lock:
+            yield None if folder.name in self._forgotten else folder
+
     def new_run(self, request: gr.Request | None) -> Path:
         """An empty folder for one analysis, inside the session's."""
-        folder = self.folder(request)
-        folder.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix="run-", dir=folder))
+        with self.in_use(request) as folder:
+            if folder is None:
+                raise AffectStreamError("this browser session has ended")
+            folder.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix="run-", dir=folder))
 
     def keep_upload(self, request: gr.Request | None, path: str | Path) -> None:
         """Note an upload of this session, to delete with it (only Gradio's copies, never a user's
         own file)."""
-        if _inside(Path(path), gradio_folder()):
-            folder = self.folder(request)
+        if not _inside(Path(path), gradio_folder()):
+            return
+        with self.in_use(request) as folder:
+            if folder is None:  # the tab has closed: nothing will delete it later
+                self.discard_upload(path)
+                return
             folder.mkdir(parents=True, exist_ok=True)
             with open(folder / UPLOADS, "a", encoding="utf-8") as f:
                 f.write(f"{Path(path).resolve()}\n")
@@ -77,8 +111,15 @@ class SessionFiles:
             pass
 
     def forget(self, request: gr.Request) -> None:
-        """Delete the session's uploads and results (Gradio calls this when the tab closes)."""
-        self._forget_folder(self.folder(request))
+        """Delete the session's uploads and results (Gradio calls this when the tab closes), once
+        the frame it may be writing is done; later work of the session is refused."""
+        folder = self.folder(request)
+        lock = self._lock(folder) or threading.Lock()
+        with lock:
+            with self._guard:
+                self._forgotten.add(folder.name)
+                self._locks.pop(folder.name, None)
+            self._forget_folder(folder)
 
     def forget_all(self) -> None:
         """Delete every session's files (the demo is stopping)."""

@@ -15,6 +15,7 @@ from mediapipe.tasks.python import BaseOptions, vision
 
 from .errors import AffectStreamError
 from .logs import quiet_native_logs
+from .mesh_result import MeshReader
 
 # MediaPipe's presence and tracking thresholds (its defaults).
 MIN_CONFIDENCE = 0.5
@@ -47,6 +48,7 @@ class Landmarker:
                     vision.FaceDetectorOptions(
                         base_options=BaseOptions(model_asset_buffer=detector_model),
                         running_mode=running, min_detection_confidence=MIN_DETECTOR_SCORE))
+                self._mesh = MeshReader(self._landmarker)
             except (RuntimeError, ValueError, KeyError, zipfile.BadZipFile) as e:
                 raise AffectStreamError(
                     f"{path}: MediaPipe cannot load this model file ({e}); "
@@ -60,17 +62,16 @@ class Landmarker:
         height, width = view.shape[:2]
         mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=view)
         pending = self._pool.submit(self._detect, mp_image, (x0, y0), ms)
-        result = (self._landmarker.detect_for_video(mp_image, ms) if self.video
-                  else self._landmarker.detect(mp_image))
+        points, scores, matrices = self._mesh.read(mp_image, ms if self.video else None)
         detected = pending.result()
         found = []
-        for k, points in enumerate(result.face_landmarks):
-            lm = np.array([(p.x * width + x0, p.y * height + y0, p.z * width) for p in points],
-                          np.float32)
+        # in float64, then float32: as Python floats computed it before
+        scale, offset = np.array([width, height, width], np.float64), np.array([x0, y0, 0.0])
+        for k, normalised in enumerate(points):
+            lm = (normalised.astype(np.float64) * scale + offset).astype(np.float32)
             lo, hi = lm[:, :2].min(0), lm[:, :2].max(0)
             box = (float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
-            blend = np.array([c.score for c in result.face_blendshapes[k]], np.float32)
-            found.append((box, lm, blend, result.facial_transformation_matrixes[k]))
+            found.append((box, lm, scores[k], matrices[k]))
         return found, detected
 
     def detect(self, image: np.ndarray, windows: list[Window]) -> list[Detection]:
@@ -96,7 +97,7 @@ class Landmarker:
             for task in (self._landmarker, self._detector):
                 if task is not None:
                     task.close()
-        self._landmarker = self._detector = None
+        self._landmarker = self._detector = self._mesh = None
 
 
 def _view(image: np.ndarray, window: Window | None) -> tuple[np.ndarray, tuple[int, int]]:

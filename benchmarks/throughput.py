@@ -234,6 +234,9 @@ def main() -> int:
     print(f"live, file at its own rate   capture->result "
           f"p50 {np.percentile(live_latency, 50):6.1f} ms   "
           f"p95 {np.percentile(live_latency, 95):6.1f} ms   dropped {dropped}")
+    # this shared machine's speed drifts; in units of the floor's time per frame it does not
+    print(f"  p95 in floor frame times     {np.percentile(live_latency, 95) * floor / 1000:6.2f} "
+          f"(the floor: {1000 / floor:.1f} ms a frame)")
     print(f"per-frame model, one face    {model_ms(args.video):6.2f} ms on one thread")
     print(f"peak RSS                     {peak_rss_mb():8.1f} MB")
     if args.repeats:

@@ -244,7 +244,8 @@ def cmd_train(args) -> int:
                        sequences=600 if args.sequences is None else args.sequences,
                        videos=tuple(args.videos),
                        video_sequences=args.video_sequences if args.videos else 0,
-                       valid_sequences=args.valid_sequences,
+                       **({} if args.valid_sequences is None
+                          else {"valid_sequences": args.valid_sequences}),
                        tune_sequences=args.tune_sequences, epochs=args.epochs,
                        seconds=args.seconds or 0.5, corpus=_corpus(args), seed=args.seed,
                        threads=args.threads, weights=args.weights, landmarker=args.landmarker)
@@ -269,10 +270,11 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     if args.model == "temporal":
-        from .train.temporal.commands import evaluate_temporal
+        from .train.temporal.commands import HELD_OUT_SEQUENCES, evaluate_temporal
 
         evaluate_temporal(args.temporal_model, args.data, temporal_weights=args.temporal_weights,
-                          sequences=args.sequences or 100, seed=args.seed, corpus=_corpus(args),
+                          sequences=args.sequences or HELD_OUT_SEQUENCES, seed=args.seed,
+                          corpus=_corpus(args),
                           seconds=args.seconds, weights=args.weights, landmarker=args.landmarker)
         return 0
     from .train.frame.training import evaluate_frame
@@ -450,7 +452,7 @@ def _temporal_arguments(q) -> None:
                    help="temporal: which model (default ap, the Affective Process)")
     q.add_argument("--sequences", type=int,
                    help="temporal: corrupted sequences of 80 frames built "
-                        "from the stills (default 600 to train, 100 to evaluate)")
+                        "from the stills (default 600 to train, 500 to evaluate)")
     q.add_argument("--seconds", type=float, help="temporal, ap: context window in seconds "
                                                  "(default 0.5 to train; evaluate: the file's)")
     q.add_argument("--corpus", choices=CORPORA,
@@ -494,8 +496,8 @@ def _train_parser(sub) -> None:
                    help="temporal: face videos for pseudo-labelled sequences")
     q.add_argument("--video-sequences", type=int, default=400,
                    help="temporal: sequences cut from --videos")
-    q.add_argument("--valid-sequences", type=int, default=100,
-                   help="temporal: held-out sequences scored at the end")
+    q.add_argument("--valid-sequences", type=int,
+                   help="temporal: held-out sequences scored at the end (default 500)")
     q.add_argument("--tune-sequences", type=int, default=300,
                    help="temporal: sequences from faces the per-frame model held out, on which "
                         "the output filter and σ are fitted (0: neither)")

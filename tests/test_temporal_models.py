@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from affectstream.models.affective_process import AffectiveProcess, ContextWindow, window_mean
+from affectstream.models.affective_process import (
+    AffectiveProcess,
+    AffectiveProcessStage,
+    ContextWindow,
+    window_attention,
+    window_mean,
+)
 from affectstream.models.affwildnet import AffWildNet, AffWildNetStage
 from affectstream.models.temporal import (
     DISFA_INDEX,
@@ -191,3 +197,44 @@ def test_context_window_keeps_a_running_mean_of_the_last_seconds():
         window.add(i / 10, torch.tensor([float(i), 1.0]))
     assert len(window) == 11  # t = 1.9 … 2.9
     assert torch.allclose(window.mean(), torch.tensor([24.0, 1.0]))
+
+
+def test_attention_starts_as_the_weighted_mean_and_then_follows_the_query():
+    torch.manual_seed(0)
+    r, keys = torch.rand(1, 12, 5), torch.randn(1, 12, 3)
+    keep = torch.rand(1, 12) < 0.7
+    keep[0, 0] = False  # a target with nothing kept in its window reads zero
+    zero = torch.zeros(1, 12, 3)
+    assert torch.allclose(window_attention(r, keys, zero, keep, 4, 1), window_mean(r, keep, 4, 1))
+    assert torch.equal(window_attention(r, keys, zero, keep, 1)[0, 0], torch.zeros(5))
+    # a query that matches the point two frames back makes it nearly all of the read
+    keys = torch.eye(3)[torch.tensor([0, 1, 2] * 4)][None] * 50
+    keep = torch.ones(1, 12, dtype=torch.bool)
+    read = window_attention(r, keys, torch.eye(3)[None, [2] * 12], keep, 3)
+    assert torch.allclose(read[0, 5], r[0, 5], atol=1e-6)  # frame 5 has key 2
+    assert torch.allclose(read[0, 3], r[0, 2], atol=1e-6)  # frame 2, two back, has it
+
+
+def test_the_attentive_process_streams_as_it_is_trained():
+    torch.manual_seed(2)
+    fps, width, steps = 10, 5, 24
+    ap = AffectiveProcess(x_dim=2 + 4 + PREDICTION_DIM + 1, y_dim=PREDICTION_DIM, r_dim=16,
+                          z_dim=4, hidden=16, attention=6).eval()
+    torch.nn.init.normal_(ap.query.weight)  # trained queries are not zero
+    x = torch.rand(1, steps, ap.config["x_dim"])
+    x[..., -1 - PREDICTION_DIM:-1][..., EMOTIONS] = torch.softmax(torch.randn(1, steps, 8), -1)
+    present = torch.ones(1, steps, dtype=torch.bool)
+    present[0, [7, 8, 9, 15]] = False  # a gap of three frames and one of one
+    x = x * present[..., None]
+    x[..., -1] = present.float()
+    since = torch.zeros(1, steps)
+    for t in range(1, steps):
+        since[0, t] = 0 if present[0, t] else since[0, t - 1] + 1
+    with torch.no_grad():
+        context = hold_last(ap.context(x, x[..., -1 - PREDICTION_DIM:-1], present, width),
+                            present)
+        mean, _ = ap.predict(context, x, (since / fps)[..., None])
+    stage = AffectiveProcessStage(ap, seconds=(width - 1) / fps + 0.01)
+    streamed = [stage.step(0, t / fps, _reading(x[0, t]) if present[0, t] else None).valence
+                for t in range(steps)]
+    assert np.allclose(streamed, mean[0, :, 0].clamp(-1, 1).numpy(), atol=1e-5)

@@ -59,13 +59,19 @@ class AffectiveProcess(nn.Module):
     certain context frames, so blurred or occluded frames count less. It is kept as the plain mean
     of [w_i r_i, w_i], which a sliding window updates in O(1) like any mean.
 
+    Attentive read-out (`attention` > 0, the attentive NP of Kim et al., ICLR 2019): each target
+    frame queries the context, and r_C weighs context point i by w_i · exp(q_t · k_i / √d), so the
+    frames that look like this one count most — after a cut to another expression the frames
+    before it stop counting at once, where a plain mean trails them for the whole window. The
+    query starts at zero, so training starts from the weighted mean.
+
     Detection gaps: the context stays as it was at the last face, and the decoder reads how long
     the gap has lasted; σ² gains a learnt process noise q·(seconds since the last face), as a
     Kalman filter's prediction step widens its variance, so a held estimate says how old it is.
     """
 
     def __init__(self, x_dim: int, y_dim: int, r_dim: int = 128, z_dim: int = 64, hidden: int = 128,
-                 min_std: float = 0.01, held_reference: bool = True,
+                 min_std: float = 0.01, held_reference: bool = True, attention: int = 0,
                  smoothing: list | None = None, std_spread: list | None = None):
         super().__init__()
         self.r_size = r_dim + y_dim + 1  # the length of r_i: features, y_i, weight
@@ -74,6 +80,12 @@ class AffectiveProcess(nn.Module):
         self.latent_net = _mlp([aggregate, hidden, 2 * z_dim])
         self.decoder = _mlp([x_dim + z_dim + aggregate + 1, hidden, hidden, 3 * y_dim])
         self.process_noise = nn.Parameter(torch.full((y_dim,), -4.0))  # softplus: q per output
+        if attention:
+            self.query = nn.Linear(x_dim, attention)
+            self.key = nn.Linear(x_dim + y_dim, attention)
+            with torch.no_grad():  # every score 0: the weighted mean until trained otherwise
+                self.query.weight.zero_()
+                self.query.bias.zero_()
         # the gate starts mostly shut (0.12): smooth until the data say follow
         with torch.no_grad():
             self.decoder[-1].bias[2 * y_dim:].fill_(-2.0)
@@ -82,6 +94,7 @@ class AffectiveProcess(nn.Module):
         calibration_buffers(self, y_dim)  # σ's calibration, fitted after training
         self.config = {"x_dim": x_dim, "y_dim": y_dim, "r_dim": r_dim, "z_dim": z_dim,
                        "hidden": hidden, "held_reference": held_reference,
+                       "attention": attention,
                        # the 1€ filter on the output (smoothing.py) and σ's circumplex term
                        # (temporal.py calibrated), chosen after training
                        "smoothing": smoothing, "std_spread": std_spread}
@@ -101,6 +114,26 @@ class AffectiveProcess(nn.Module):
         r = self.encoder(torch.cat([x, y], dim=-1))
         r, weight = r[..., :-1], 0.01 + 0.99 * torch.sigmoid(r[..., -1:])
         return torch.cat([weight * torch.cat([r, y], dim=-1), weight], dim=-1)
+
+    def keys(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """k_i per context point (None without the attentive read-out)."""
+        return self.key(torch.cat([x, y], dim=-1)) if self.config["attention"] else None
+
+    def queries(self, x: torch.Tensor) -> torch.Tensor | None:
+        """q_t per target frame, scaled by 1/√d (None without the attentive read-out)."""
+        if not self.config["attention"]:
+            return None
+        return self.query(x) / self.config["attention"] ** 0.5
+
+    def context(self, x: torch.Tensor, y: torch.Tensor, keep: torch.Tensor, width: int,
+                ahead: int = 0) -> torch.Tensor:
+        """(B, T, r_size) the context read for each target frame of (B, T) sequences: the kept
+        frames in [t − width + 1, t + ahead], as `encode`'s mean form (`aggregate` turns it into
+        r_C); zero where none is kept."""
+        r = self.encode(x, y)
+        if not self.config["attention"]:
+            return window_mean(r, keep, width, ahead)
+        return window_attention(r, self.keys(x, y), self.queries(x), keep, width, ahead)
 
     def aggregate(self, r_mean: torch.Tensor) -> torch.Tensor:
         """r_C, the weighted mean, from the mean of the r_i."""
@@ -167,9 +200,8 @@ class AffectiveProcess(nn.Module):
         estimate jump where the evidence changes.
         `observed` (B, T, y_dim) bool: which targets are labelled (the others count for nothing).
         runtime_mean: also return that mean as "mean" (for losses on it, such as CCC)."""
-        prior_r = hold_last(window_mean(self.encode(x, y_context), context, width), context)
-        posterior = self.latent(window_mean(self.encode(x, y_target), torch.ones_like(context),
-                                            width))
+        prior_r = hold_last(self.context(x, y_context, context, width), context)
+        posterior = self.latent(self.context(x, y_target, torch.ones_like(context), width))
         prior = self.latent(prior_r)
         log_prob = self.decode(x, posterior.rsample(), prior_r, gap).log_prob(y_target)
         likelihood = (log_prob if observed is None else log_prob * observed).sum(-1)
@@ -211,17 +243,36 @@ def window_mean(r: torch.Tensor, keep: torch.Tensor, width: int, ahead: int = 0)
     return (total[:, hi] - total[:, lo]) / (count[:, hi] - count[:, lo]).clamp_min(1)[..., None]
 
 
+def window_attention(r: torch.Tensor, keys: torch.Tensor, queries: torch.Tensor,
+                     keep: torch.Tensor, width: int, ahead: int = 0) -> torch.Tensor:
+    """(B, T, R) mean of r over the kept frames in [t − width + 1, t + ahead], each weighted by
+    exp(queries_t · keys_i); zero where none is kept."""
+    steps = r.shape[1]
+    index = torch.arange(steps)[:, None] + torch.arange(1 - width, ahead + 1)  # (T, J)
+    inside = (index >= 0) & (index < steps)
+    index = index.clamp(0, steps - 1)
+    kept = keep[:, index] & inside  # (B, T, J)
+    scores = (queries[:, :, None, :] * keys[:, index]).sum(-1).masked_fill(~kept, float("-inf"))
+    # softmax over the window; a window with nothing kept reads zero
+    weight = torch.softmax(scores.masked_fill(~kept.any(-1, keepdim=True), 0.0), -1) * kept
+    return (weight[..., None] * r[:, index]).sum(-2)
+
+
 class ContextWindow:
     """A track's context of the last `seconds`: r_i with their timestamps and a running sum, so the
-    mean aggregation r_C updates in O(1) per frame as points enter and leave."""
+    mean aggregation r_C updates in O(1) per frame as points enter and leave; with keys, the
+    attentive read-out over the points instead (`read`)."""
 
     def __init__(self, seconds: float, r_dim: int):
         self.seconds = seconds
         self.points: deque[tuple[float, torch.Tensor]] = deque()
+        self.keys: deque[torch.Tensor] = deque()
         self.total = torch.zeros(r_dim, dtype=torch.float64)
 
-    def add(self, timestamp: float, r: torch.Tensor) -> None:
+    def add(self, timestamp: float, r: torch.Tensor, key: torch.Tensor | None = None) -> None:
         self.points.append((timestamp, r))
+        if key is not None:
+            self.keys.append(key)
         self.total += r.double()
         self.expire(timestamp)
 
@@ -229,6 +280,8 @@ class ContextWindow:
         """Let the points older than `seconds` before `timestamp` leave the window."""
         while self.points and timestamp - self.points[0][0] > self.seconds:
             _, old = self.points.popleft()
+            if self.keys:
+                self.keys.popleft()
             self.total -= old.double()
         if not self.points:
             self.total.zero_()  # no rounding residue in an empty window
@@ -239,6 +292,14 @@ class ContextWindow:
     def mean(self) -> torch.Tensor:
         """r_C, the mean of the r_i in the window (float32)."""
         return (self.total / max(1, len(self.points))).float()
+
+    def read(self, query: torch.Tensor | None) -> torch.Tensor:
+        """The context as the target with `query` reads it: the mean without a query, else the
+        mean weighted by exp(query · k_i), as `window_attention` computes it in training."""
+        if query is None or not self.points:
+            return self.mean()
+        weight = torch.softmax(torch.stack(list(self.keys)) @ query, 0)
+        return weight @ torch.stack([r for _, r in self.points])
 
 
 WEIGHTS = Weights("affective_process.safetensors", card="affective_process.md")
@@ -263,6 +324,7 @@ class AffectiveProcessStage:
         self.seconds = seconds
         self.windows: dict[int, ContextWindow] = {}
         self.held: dict[int, torch.Tensor] = {}  # per track, the last face's prediction
+        self.read: dict[int, torch.Tensor] = {}  # per track, the context its last face read
         self.clock = GapClock()
         self.smooth = TrackSmoothers(model.config.get("smoothing"))
 
@@ -284,20 +346,24 @@ class AffectiveProcessStage:
         x, y = temporal_input(reading, self.model.config["x_dim"])
         gap = torch.tensor([[self.clock.tick(track_id, timestamp, reading is not None)]])
         if reading is not None:
-            window.add(timestamp, self.model.encode(x, y))
+            window.add(timestamp, self.model.encode(x, y), self.model.keys(x, y))
             self.held[track_id] = y
-        mean, std = self.model.predict(window.mean(), x[None], gap,
-                                       self.held.get(track_id, y)[None])
+            # through a gap the context stays as the last face read it
+            self.read[track_id] = window.read(self.model.queries(x))
+        context = self.read.get(track_id, window.mean())
+        mean, std = self.model.predict(context, x[None], gap, self.held.get(track_id, y)[None])
         return mean_output(self.smooth(track_id, timestamp, mean[0].numpy()), std[0].numpy())
 
     def drop(self, track_id: int) -> None:
         self.windows.pop(track_id, None)
         self.held.pop(track_id, None)
+        self.read.pop(track_id, None)
         self.smooth.drop(track_id)
         self.clock.drop(track_id)
 
     def reset(self) -> None:
         self.windows.clear()
         self.held.clear()
+        self.read.clear()
         self.smooth.reset()
         self.clock.reset()

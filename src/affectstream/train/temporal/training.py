@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ...circumplex import spread
-from ...models.affective_process import AffectiveProcess, window_mean
+from ...models.affective_process import AffectiveProcess
 from ...models.affwildnet import AffWildNet
 from ...models.smoothing import smooth_sequences
 from ...models.temporal import EMOTIONS, frames_since, hold_last
@@ -170,7 +170,7 @@ def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int 
                             width: int = 15, tune: Sequences | None = None,
                             smoothness: float = 4.0, emotion_smoothness: float | None = None,
                             ccc_weight: float = 8.0, emotion_weight: float = 0.0,
-                            log=print) -> AffectiveProcess:
+                            attention: int = 32, log=print) -> AffectiveProcess:
     """Windowed ELBO: every frame is a target whose context is a random subset (50–100 % kept) of
     the frames with a face among the last `width` frames (width drawn per batch from `widths`),
     their y the per-frame predictions, as a causal stream of any frame rate and window length sees
@@ -181,6 +181,8 @@ def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int 
     which CCC, the field's measure, penalises. `emotion_weight` adds that weight × the
     cross-entropy of the run-time mean's emotion distribution against the target's, as AffWildNet
     is trained: the likelihood fits each probability apart, not which emotion is on top.
+    `attention` > 0: the context is read by attention with keys and queries of that size
+    (models/affective_process.py), so frames from before a cut stop counting at once.
     The σ calibration is then fitted on the `tune` sequences (if any) for the window `width` the
     model will run with."""
     torch.manual_seed(seed)
@@ -188,7 +190,7 @@ def train_affective_process(train: Sequences, epochs: int = 20, batch_size: int 
     observed = ~torch.isnan(y)  # corpora leave frames and AUs unlabelled; the likelihood skips them
     y = torch.where(observed, y, y_frame)
     observed = None if observed.all() else observed
-    model = AffectiveProcess(x.shape[-1], y.shape[-1])
+    model = AffectiveProcess(x.shape[-1], y.shape[-1], attention=attention)
     weights = torch.full((y.shape[-1],), float(smoothness))
     weights[EMOTIONS] = smoothness if emotion_smoothness is None else emotion_smoothness
 
@@ -309,7 +311,7 @@ def predict_sequences(model, seq: Sequences, width: int = 61,
         out = model(x, gap)
         mean, std = out["mean"], out["std"]
     else:
-        r_context = window_mean(model.encode(x, frame_y(seq)), seq.present, width, ahead)
+        r_context = model.context(x, frame_y(seq), seq.present, width, ahead)
         mean, std = model.predict(hold_last(r_context, seq.present) if not ahead else r_context,
                                   x, gap)
     variance = spread(mean[..., EMOTIONS])  # what σ's circumplex term reads, before the filter

@@ -309,7 +309,8 @@ WEIGHTS = Weights("affective_process.safetensors", card="affective_process.md")
           trainer="affectstream.train.temporal.training:train_affective_process")
 class AffectiveProcessStage:
     """The Affective Process run causally: per track, a context of the frames with a face in the
-    last `seconds` (mean aggregation updated in O(1)); the target is the current frame.
+    last `seconds` (read by attention, or as a mean updated in O(1) by files without it); the
+    target is the current frame.
 
     Warm-up: a new track's context is whatever it has seen so far (one frame at first); the model
     was trained on such short contexts at the start of sequences, and its σ is wider there.

@@ -237,15 +237,15 @@ def _corpus(args) -> tuple[str, str, str] | None:
 
 def cmd_train(args) -> int:
     if args.model == "temporal":
-        from .train.temporal.commands import train_temporal
+        from .train.temporal.commands import HELD_OUT_SEQUENCES, train_temporal
 
         out = args.out or f"{TRAINED}/{args.temporal_model}.safetensors"
         train_temporal(args.temporal_model, args.data, out,
                        sequences=600 if args.sequences is None else args.sequences,
                        videos=tuple(args.videos),
                        video_sequences=args.video_sequences if args.videos else 0,
-                       **({} if args.valid_sequences is None
-                          else {"valid_sequences": args.valid_sequences}),
+                       valid_sequences=HELD_OUT_SEQUENCES if args.valid_sequences is None
+                       else args.valid_sequences,
                        tune_sequences=args.tune_sequences, epochs=args.epochs,
                        seconds=args.seconds or 0.5, corpus=_corpus(args), seed=args.seed,
                        threads=args.threads, weights=args.weights, landmarker=args.landmarker)

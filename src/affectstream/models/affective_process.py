@@ -351,7 +351,8 @@ class AffectiveProcessStage:
             self.held[track_id] = y
             # through a gap the context stays as the last face read it
             self.read[track_id] = window.read(self.model.queries(x))
-        context = self.read.get(track_id, window.mean())
+        # before the track's first face its window is empty: the mean reads zero
+        context = self.read[track_id] if track_id in self.read else window.mean()
         mean, std = self.model.predict(context, x[None], gap, self.held.get(track_id, y)[None])
         return mean_output(self.smooth(track_id, timestamp, mean[0].numpy()), std[0].numpy())
 

@@ -3,11 +3,17 @@ closed pipeline says so; never a crash inside MediaPipe."""
 from __future__ import annotations
 
 import threading
+import time
+from collections import Counter
 
+import av
+import mediapipe as mp
 import numpy as np
 import pytest
+from mediapipe.tasks.python import vision
 
 import affectstream as af
+from affectstream.face import FaceTracker
 from affectstream.sources import read_image
 
 
@@ -90,3 +96,63 @@ def test_frames_that_are_not_images_are_clear_errors(model, shape):
     with af.AffectStream() as pipeline:
         with pytest.raises(af.AffectStreamError, match="image must be"):
             pipeline.analyze(af.Frame(0, 0.0, np.zeros(shape, np.uint8)))
+
+
+
+class Overlaps:
+    """Counts how many threads are inside wrapped MediaPipe functions at once, by kind."""
+
+    def __init__(self):
+        self.lock, self.inside, self.most, self.clashes = threading.Lock(), Counter(), Counter(), []
+
+    def wrap(self, kind: str, fn):
+        def wrapped(*args, **kwargs):
+            with self.lock:
+                self.inside[kind] += 1
+                self.most[kind] = max(self.most[kind], self.inside[kind])
+                if self.inside["create"] and self.inside["call"]:
+                    self.clashes.append(f"{kind} {fn.__name__}")
+            try:
+                time.sleep(0.002)  # a wider window than the real one, so that overlaps show
+                return fn(*args, **kwargs)
+            finally:
+                with self.lock:
+                    self.inside[kind] -= 1
+        return wrapped
+
+
+def test_mediapipe_images_and_tasks_are_never_built_beside_other_use(video, monkeypatch):
+    # MediaPipe re-registers the ctypes signatures of its image functions on every mp.Image() and
+    # of a task's functions on every create: a thread doing so while another is inside one of them
+    # crashed `process` (SIGSEGV) in 3 of 27 runs on two short clips (mediapipe_threads.py)
+    seen = Overlaps()
+    monkeypatch.setattr(mp.Image, "__init__", seen.wrap("image", mp.Image.__init__))
+    monkeypatch.setattr(mp.Image, "__del__", seen.wrap("image", mp.Image.__del__))
+    for task in (vision.FaceLandmarker, vision.FaceDetector):
+        create = task.create_from_options.__func__
+        monkeypatch.setattr(task, "create_from_options",
+                            classmethod(seen.wrap("create", create)))
+        monkeypatch.setattr(task, "close", seen.wrap("create", task.close))
+    for name in ("detect", "detect_for_video"):
+        monkeypatch.setattr(vision.FaceDetector, name,
+                            seen.wrap("call", getattr(vision.FaceDetector, name)))
+    with av.open(str(video("single_face.mp4"))) as container:
+        images = [f.to_ndarray(format="rgb24") for _, f in
+                  zip(range(24), container.decode(video=0))]
+    counts = []
+
+    def worker():
+        with FaceTracker() as tracker:
+            for k, image in enumerate(images):
+                if k % 6 == 0:  # a new timeline: new tasks, and a sweep over every tile
+                    tracker.reset()
+                counts.append(len(tracker.track(af.Frame(k, k / 30, image))))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert counts == [1] * 48
+    assert seen.most["create"] and seen.most["call"]  # both kinds were seen
+    assert seen.most["image"] == 1 and not seen.clashes

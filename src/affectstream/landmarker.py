@@ -1,20 +1,21 @@
 """MediaPipe's Face Landmarker and the face detector bundled in its .task file, run side by side.
 
 The landmarker reports no confidence, so the detector gives each face its score; both release the
-GIL, so the detector runs on a worker thread while the landmarker runs, at no wall-clock cost.
+GIL, so the detector runs on a worker thread while the landmarker runs, at no wall-clock cost. The
+images they read are built and freed on the calling thread (see mediapipe_threads.py).
 """
 from __future__ import annotations
 
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
-import mediapipe as mp
 import numpy as np
 from mediapipe.tasks.python import BaseOptions, vision
 
 from .errors import AffectStreamError
 from .logs import quiet_native_logs
+from .mediapipe_threads import calling, images, registering, release
 from .mesh_result import MeshReader
 
 # MediaPipe's presence and tracking thresholds (its defaults).
@@ -33,7 +34,7 @@ class Landmarker:
     def __init__(self, path: Path, *, video: bool, num_faces: int, pool: ThreadPoolExecutor):
         self.video, self._pool = video, pool
         running = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
-        with quiet_native_logs():
+        with registering(), quiet_native_logs():
             try:
                 self._landmarker = vision.FaceLandmarker.create_from_options(
                     vision.FaceLandmarkerOptions(
@@ -58,15 +59,16 @@ class Landmarker:
              ms: int | None = None) -> tuple[list[Reading], list[Detection]]:
         """Landmarks and detections in image[y:y+h, x:x+w] (whole image when None), in
         whole-image pixels; `ms` is the frame's timestamp in VIDEO mode."""
-        view, (x0, y0) = _view(image, window)
+        view, offset = _view(image, window)
         height, width = view.shape[:2]
-        mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=view)
-        pending = self._pool.submit(self._detect, mp_image, (x0, y0), ms)
-        points, scores, matrices = self._mesh.read(mp_image, ms if self.video else None)
-        detected = pending.result()
+        with Beside(self, [view], [offset], ms) as pending:
+            with calling():
+                points, scores, matrices = self._mesh.read(pending.images[0],
+                                                           ms if self.video else None)
+            detected = pending.result()
         found = []
         # in float64, then float32: as Python floats computed it before
-        scale, offset = np.array([width, height, width], np.float64), np.array([x0, y0, 0.0])
+        scale, offset = np.array([width, height, width], np.float64), np.array([*offset, 0.0])
         for k, normalised in enumerate(points):
             lm = (normalised.astype(np.float64) * scale + offset).astype(np.float32)
             lo, hi = lm[:, :2].min(0), lm[:, :2].max(0)
@@ -74,30 +76,31 @@ class Landmarker:
             found.append((box, lm, scores[k], matrices[k]))
         return found, detected
 
-    def detect(self, image: np.ndarray, windows: list[Window]) -> list[Detection]:
-        """The detector alone on each window (IMAGE mode), in whole-image pixels."""
-        detected = []
-        for window in windows:
-            view, offset = _view(image, window)
-            mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=view)
-            detected += self._detect(mp_image, offset, None)
-        return detected
+    def detect_beside(self, image: np.ndarray, windows: list[Window]) -> Beside:
+        """The detector alone on each window (IMAGE mode), in whole-image pixels, on the worker
+        thread: use as a context manager and take its `result()`."""
+        views, offsets = zip(*(_view(image, w) for w in windows)) if windows else ((), ())
+        return Beside(self, list(views), list(offsets), None)
 
-    def _detect(self, mp_image, offset: tuple[int, int], ms: int | None) -> list[Detection]:
-        x0, y0 = offset
-        result = (self._detector.detect_for_video(mp_image, ms) if self.video
-                  else self._detector.detect(mp_image))
-        return [((d.bounding_box.origin_x + x0, d.bounding_box.origin_y + y0,
-                  d.bounding_box.width, d.bounding_box.height), d.categories[0].score)
-                for d in result.detections]
+    def _detect_all(self, made: list, offsets: list, ms: int | None) -> list[Detection]:
+        detected = []
+        for k, (x0, y0) in enumerate(offsets):
+            with calling():
+                result = (self._detector.detect_for_video(made[k], ms) if self.video
+                          else self._detector.detect(made[k]))
+            detected += [((d.bounding_box.origin_x + x0, d.bounding_box.origin_y + y0,
+                           d.bounding_box.width, d.bounding_box.height), d.categories[0].score)
+                         for d in result.detections]
+        return detected
 
     def close(self) -> None:
         """Release both MediaPipe tasks; safe to call twice."""
-        with quiet_native_logs():
+        with registering(), quiet_native_logs():
             for task in (self._landmarker, self._detector):
                 if task is not None:
                     task.close()
-        self._landmarker = self._detector = self._mesh = None
+            # the last references, so that the tasks' finalisers run inside the section too
+            task = self._landmarker = self._detector = self._mesh = None
 
 
 def _view(image: np.ndarray, window: Window | None) -> tuple[np.ndarray, tuple[int, int]]:
@@ -106,3 +109,23 @@ def _view(image: np.ndarray, window: Window | None) -> tuple[np.ndarray, tuple[i
         return image, (0, 0)
     x, y, w, h = window
     return np.ascontiguousarray(image[y:y + h, x:x + w]), (x, y)
+
+
+class Beside:
+    """A landmarker's detector running on its worker thread over images built here; `result()`
+    waits for its detections; leaving the `with` block waits too, then frees the images here."""
+
+    def __init__(self, landmarker: Landmarker, views: list[np.ndarray],
+                 offsets: list[tuple[int, int]], ms: int | None):
+        self.images = images(views)
+        self._future = landmarker._pool.submit(landmarker._detect_all, self.images, offsets, ms)
+
+    def result(self) -> list[Detection]:
+        return self._future.result()
+
+    def __enter__(self) -> Beside:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        wait([self._future])
+        release(self.images, self._future.exception())

@@ -124,7 +124,7 @@ class Overlaps:
 def test_mediapipe_images_and_tasks_are_never_built_beside_other_use(video, monkeypatch):
     # MediaPipe re-registers the ctypes signatures of its image functions on every mp.Image() and
     # of a task's functions on every create: a thread doing so while another is inside one of them
-    # crashed `process` (SIGSEGV) in 3 of 27 runs on two short clips (mediapipe_threads.py)
+    # crashed `process` (SIGSEGV) in 3 of 29 runs on two short clips (mediapipe_threads.py)
     seen = Overlaps()
     monkeypatch.setattr(mp.Image, "__init__", seen.wrap("image", mp.Image.__init__))
     monkeypatch.setattr(mp.Image, "__del__", seen.wrap("image", mp.Image.__del__))

@@ -14,6 +14,7 @@ from mediapipe.tasks.python import vision
 
 import affectstream as af
 from affectstream.face import FaceTracker
+from affectstream.mediapipe_threads import SharedExclusive
 from affectstream.sources import read_image
 
 
@@ -132,7 +133,7 @@ def test_mediapipe_images_and_tasks_are_never_built_beside_other_use(video, monk
         create = task.create_from_options.__func__
         monkeypatch.setattr(task, "create_from_options",
                             classmethod(seen.wrap("create", create)))
-        monkeypatch.setattr(task, "close", seen.wrap("create", task.close))
+        monkeypatch.setattr(task, "close", seen.wrap("call", task.close))
     for name in ("detect", "detect_for_video"):
         monkeypatch.setattr(vision.FaceDetector, name,
                             seen.wrap("call", getattr(vision.FaceDetector, name)))
@@ -156,3 +157,30 @@ def test_mediapipe_images_and_tasks_are_never_built_beside_other_use(video, monk
     assert counts == [1] * 48
     assert seen.most["create"] and seen.most["call"]  # both kinds were seen
     assert seen.most["image"] == 1 and not seen.clashes
+
+
+def test_a_finaliser_inside_a_mediapipe_section_does_not_wait_for_itself():
+    turns = SharedExclusive()
+    inside, waiting, order = threading.Event(), threading.Event(), []
+
+    def register():
+        waiting.set()
+        with turns.registering():
+            order.append("registered")
+
+    with turns.calling():
+        thread = threading.Thread(target=register)
+        thread.start()
+        waiting.wait(5)
+        time.sleep(0.05)  # the registration now waits for this call, and holds back new ones
+        with turns.calling():  # a task closed by the GC inside this call: no deadlock
+            order.append("nested call")
+        with pytest.raises(RuntimeError, match="inside a MediaPipe call"):
+            with turns.registering():
+                pass
+        order.append("call ends")
+    thread.join(5)
+    with turns.registering():
+        with turns.calling():  # the same, inside a registration
+            inside.set()
+    assert order == ["nested call", "call ends", "registered"] and inside.is_set()

@@ -95,7 +95,7 @@ class Landmarker:
 
     def close(self) -> None:
         """Release both MediaPipe tasks; safe to call twice."""
-        with registering(), quiet_native_logs():
+        with calling(), quiet_native_logs():
             for task in (self._landmarker, self._detector):
                 if task is not None:
                     task.close()

@@ -8,8 +8,8 @@ exception (`process` on two short clips crashed in 3 of 29 runs while the tile s
 images on the detector thread; none in 40 with this module). So, process-wide:
 
 - every mp.Image is built, and freed, under one lock (`images`, `release`);
-- creating or closing a task waits until no task call is running anywhere (`registering`), and
-  task calls, which may overlap each other, wait while one is created or closed (`calling`).
+- creating a task waits until no task call is running anywhere (`registering`), and task calls
+  (closing a task is one), which may overlap each other, wait while one is created (`calling`).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import traceback
 import mediapipe as mp
 import numpy as np
 
-_images = threading.Lock()
+_images = threading.RLock()  # a finaliser the GC runs while this thread holds it must not wait
 
 
 def images(views: list[np.ndarray]) -> list[mp.Image]:
@@ -39,41 +39,54 @@ def release(made: list[mp.Image], error: BaseException | None = None) -> None:
         made.clear()
 
 
-class _SharedExclusive:
+class SharedExclusive:
     """Any number of `calling` sections at once, or one `registering` section; a waiting
-    registration holds back new calls so that a busy stream cannot starve it."""
+    registration holds back new calls so that a busy stream cannot starve it.
+
+    A thread already inside either section never waits to enter `calling` (a finaliser the
+    garbage collector runs there, closing a task, would otherwise wait for itself): its nested
+    call runs while its own section stands, so no other thread's registration is under way."""
 
     def __init__(self):
         self._turn = threading.Condition()
         self._calls = 0
-        self._registering = False
+        self._registrar: int | None = None  # the thread inside `registering`
+        self._depth = threading.local()  # this thread's nesting of `calling`
+
+    def _inside(self) -> bool:
+        return getattr(self._depth, "n", 0) > 0 or self._registrar == threading.get_ident()
 
     @contextlib.contextmanager
     def calling(self):
         with self._turn:
-            self._turn.wait_for(lambda: not self._registering)
+            if not self._inside():
+                self._turn.wait_for(lambda: self._registrar is None)
             self._calls += 1
+        self._depth.n = getattr(self._depth, "n", 0) + 1
         try:
             yield
         finally:
+            self._depth.n -= 1
             with self._turn:
                 self._calls -= 1
                 self._turn.notify_all()
 
     @contextlib.contextmanager
     def registering(self):
+        if self._inside():
+            raise RuntimeError("a MediaPipe task cannot be created inside a MediaPipe call")
         with self._turn:
-            self._turn.wait_for(lambda: not self._registering)
-            self._registering = True
+            self._turn.wait_for(lambda: self._registrar is None)
+            self._registrar = threading.get_ident()
             self._turn.wait_for(lambda: self._calls == 0)
         try:
             yield
         finally:
             with self._turn:
-                self._registering = False
+                self._registrar = None
                 self._turn.notify_all()
 
 
-_tasks = _SharedExclusive()
+_tasks = SharedExclusive()
 calling = _tasks.calling
 registering = _tasks.registering

@@ -118,7 +118,12 @@ class Beside:
     def __init__(self, landmarker: Landmarker, views: list[np.ndarray],
                  offsets: list[tuple[int, int]], ms: int | None):
         self.images = images(views)
-        self._future = landmarker._pool.submit(landmarker._detect_all, self.images, offsets, ms)
+        try:
+            self._future = landmarker._pool.submit(landmarker._detect_all, self.images, offsets,
+                                                   ms)
+        except BaseException:  # a pool shut down by close() from another thread
+            release(self.images)
+            raise
 
     def result(self) -> list[Detection]:
         return self._future.result()

@@ -5,7 +5,7 @@ builds something: every `mp.Image()` re-registers all of the image functions, an
 creates re-registers that task's functions. A thread doing so while another thread is inside one
 of those functions frees what that call is still using: a segmentation fault or a nonsense
 exception (`process` on two short clips crashed in 3 of 29 runs while the tile sweep built its
-images on the detector thread; none in 40 with this module). So, process-wide:
+images on the detector thread; none in 105 with this module). So, process-wide:
 
 - every mp.Image is built, and freed, under one lock (`images`, `release`);
 - creating a task waits until no task call is running anywhere (`registering`), and task calls

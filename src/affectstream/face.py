@@ -152,11 +152,11 @@ class FaceTracker:
         ms = max(int(round(timestamp * 1000)), self._last_ms + 1)
         self._last_ms = ms
         tiles = self.search.windows(height, width)
-        with self._roi.detect_beside(image, tiles) as sweep:  # beside the landmarker
-            found, detected = self._full.read(image, ms=ms)
-            searched = [d for d in sweep.result() if d[1] >= MIN_SEARCH_SCORE]
+        sweep = self._roi.detect_beside(image, tiles)
+        found, detected = self._full.read(image, ms=ms)
         boxes = [f[0] for f in found]
         wanted = self.tracks.uncovered(boxes, timestamp)
+        searched = [d for d in sweep.result() if d[1] >= MIN_SEARCH_SCORE]
         wanted += [d[0] for d in sorted(searched, key=lambda d: -d[1])
                    if not any(_overlaps(d[0], b) for b in boxes + wanted)]
         cropped = []

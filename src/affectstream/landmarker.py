@@ -1,13 +1,13 @@
 """MediaPipe's Face Landmarker and the face detector bundled in its .task file, run side by side.
 
 The landmarker reports no confidence, so the detector gives each face its score; both release the
-GIL, so the detector runs on a worker thread while the landmarker runs, at no wall-clock cost. The
-images they read are built and freed on the calling thread (see mediapipe_threads.py).
+GIL, so the detector runs on a worker thread while the landmarker runs, at no wall-clock cost.
+MediaPipe's images are built and freed in turn across threads (see mediapipe_threads.py).
 """
 from __future__ import annotations
 
 import zipfile
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -61,11 +61,16 @@ class Landmarker:
         whole-image pixels; `ms` is the frame's timestamp in VIDEO mode."""
         view, offset = _view(image, window)
         height, width = view.shape[:2]
-        with Beside(self, [view], [offset], ms) as pending:
+        made, job = images([view]), None  # lent to the worker thread, freed here after it
+        try:
+            job = self._pool.submit(self._detect, made, offset, ms)
             with calling():
-                points, scores, matrices = self._mesh.read(pending.images[0],
-                                                           ms if self.video else None)
-            detected = pending.result()
+                points, scores, matrices = self._mesh.read(made[0], ms if self.video else None)
+            detected = job.result()
+        finally:
+            if job is not None:
+                wait([job])
+            release(made, job.exception() if job is not None else None)
         found = []
         # in float64, then float32: as Python floats computed it before
         scale, offset = np.array([width, height, width], np.float64), np.array([*offset, 0.0])
@@ -76,22 +81,33 @@ class Landmarker:
             found.append((box, lm, scores[k], matrices[k]))
         return found, detected
 
-    def detect_beside(self, image: np.ndarray, windows: list[Window]) -> Beside:
+    def detect_beside(self, image: np.ndarray, windows: list[Window]) -> Future:
         """The detector alone on each window (IMAGE mode), in whole-image pixels, on the worker
-        thread: use as a context manager and take its `result()`."""
-        views, offsets = zip(*(_view(image, w) for w in windows)) if windows else ((), ())
-        return Beside(self, list(views), list(offsets), None)
+        thread, which cuts the windows and builds their images itself (beside the landmarker)."""
+        return self._pool.submit(self._detect_windows, image, windows)
 
-    def _detect_all(self, made: list, offsets: list, ms: int | None) -> list[Detection]:
+    def _detect_windows(self, image: np.ndarray, windows: list[Window]) -> list[Detection]:
         detected = []
-        for k, (x0, y0) in enumerate(offsets):
-            with calling():
-                result = (self._detector.detect_for_video(made[k], ms) if self.video
-                          else self._detector.detect(made[k]))
-            detected += [((d.bounding_box.origin_x + x0, d.bounding_box.origin_y + y0,
-                           d.bounding_box.width, d.bounding_box.height), d.categories[0].score)
-                         for d in result.detections]
+        for window in windows:
+            view, offset = _view(image, window)
+            made, error = images([view]), None  # one at a time: the other thread's turn comes
+            try:
+                detected += self._detect(made, offset, None)
+            except BaseException as e:
+                error = e
+                raise
+            finally:
+                release(made, error)
         return detected
+
+    def _detect(self, made: list, offset: tuple[int, int], ms: int | None) -> list[Detection]:
+        x0, y0 = offset
+        with calling():
+            result = (self._detector.detect_for_video(made[0], ms) if self.video
+                      else self._detector.detect(made[0]))
+        return [((d.bounding_box.origin_x + x0, d.bounding_box.origin_y + y0,
+                  d.bounding_box.width, d.bounding_box.height), d.categories[0].score)
+                for d in result.detections]
 
     def close(self) -> None:
         """Release both MediaPipe tasks; safe to call twice."""
@@ -110,27 +126,3 @@ def _view(image: np.ndarray, window: Window | None) -> tuple[np.ndarray, tuple[i
     x, y, w, h = window
     return np.ascontiguousarray(image[y:y + h, x:x + w]), (x, y)
 
-
-class Beside:
-    """A landmarker's detector running on its worker thread over images built here; `result()`
-    waits for its detections; leaving the `with` block waits too, then frees the images here."""
-
-    def __init__(self, landmarker: Landmarker, views: list[np.ndarray],
-                 offsets: list[tuple[int, int]], ms: int | None):
-        self.images = images(views)
-        try:
-            self._future = landmarker._pool.submit(landmarker._detect_all, self.images, offsets,
-                                                   ms)
-        except BaseException:  # a pool shut down by close() from another thread
-            release(self.images)
-            raise
-
-    def result(self) -> list[Detection]:
-        return self._future.result()
-
-    def __enter__(self) -> Beside:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        wait([self._future])
-        release(self.images, self._future.exception())

@@ -7,7 +7,7 @@ MediaPipe's images are built and freed in turn across threads (see mediapipe_thr
 from __future__ import annotations
 
 import zipfile
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ from mediapipe.tasks.python import BaseOptions, vision
 
 from .errors import AffectStreamError
 from .logs import quiet_native_logs
-from .mediapipe_threads import calling, images, registering, release
+from .mediapipe_threads import calling, lend, registering, release
 from .mesh_result import MeshReader
 
 # MediaPipe's presence and tracking thresholds (its defaults).
@@ -61,15 +61,13 @@ class Landmarker:
         whole-image pixels; `ms` is the frame's timestamp in VIDEO mode."""
         view, offset = _view(image, window)
         height, width = view.shape[:2]
-        made, job = images([view]), None  # lent to the worker thread, freed here after it
+        made, job = lend(view), None  # lent to the worker thread too, freed here after it
         try:
             job = self._pool.submit(self._detect, made, offset, ms)
             with calling():
                 points, scores, matrices = self._mesh.read(made[0], ms if self.video else None)
             detected = job.result()
-        finally:
-            if job is not None:
-                wait([job])
+        finally:  # exception() waits for the worker thread to be done with the image
             release(made, job.exception() if job is not None else None)
         found = []
         # in float64, then float32: as Python floats computed it before
@@ -90,7 +88,7 @@ class Landmarker:
         detected = []
         for window in windows:
             view, offset = _view(image, window)
-            made, error = images([view]), None  # one at a time: the other thread's turn comes
+            made, error = lend(view), None  # one at a time: the other thread's turn comes
             try:
                 detected += self._detect(made, offset, None)
             except BaseException as e:

@@ -7,7 +7,7 @@ of those functions frees what that call is still using: a segmentation fault or 
 exception (`process` on two short clips crashed in 3 of 29 runs while the tile sweep built its
 images on the detector thread; none in 105 with this module). So, process-wide:
 
-- every mp.Image is built, and freed, under one lock (`images`, `release`);
+- every mp.Image is built, and freed, under one lock (`lend`, `release`);
 - creating a task waits until no task call is running anywhere (`registering`), and task calls
   (closing a task is one), which may overlap each other, wait while one is created (`calling`).
 """
@@ -23,11 +23,11 @@ import numpy as np
 _images = threading.RLock()  # a finaliser the GC runs while this thread holds it must not wait
 
 
-def images(views: list[np.ndarray]) -> list[mp.Image]:
-    """mp.Images of contiguous uint8 RGB `views`; the caller keeps the only references and hands
-    them to `release`."""
+def lend(view: np.ndarray) -> list[mp.Image]:
+    """[the mp.Image of a contiguous uint8 RGB `view`]: the list holds the only reference, which
+    the caller hands back to `release`."""
     with _images:
-        return [mp.Image(image_format=mp.ImageFormat.SRGB, data=view) for view in views]
+        return [mp.Image(image_format=mp.ImageFormat.SRGB, data=view)]
 
 
 def release(made: list[mp.Image], error: BaseException | None = None) -> None:

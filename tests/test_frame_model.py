@@ -82,3 +82,36 @@ def test_augment_keeps_shapes_ranges_and_targets():
     assert out.blend.min() >= 0 and out.blend.max() <= 1
     assert torch.equal(out.va, batch.va) and torch.equal(out.emotion, batch.emotion)
     assert not torch.equal(out.image, batch.image)
+
+
+def test_a_cropping_network_reads_the_centre_window_and_keeps_its_crop_in_the_file(tmp_path):
+    net = FrameNet(channels=(8, 16, 16, 32), hidden=16, embed=32, crop=44).eval()
+    image, blend, shape = inputs()
+    whole = net(image, blend, shape)
+    centre = net(image[..., 2:46, 2:46], blend, shape)
+    assert all(torch.equal(whole[k], centre[k]) for k in whole)
+    # a change outside the centre window changes nothing
+    framed = image.clone()
+    framed[..., :2, :] = 1 - framed[..., :2, :]
+    assert torch.equal(net(framed, blend, shape)["emotion"], whole["emotion"])
+    again = load_frame_net(save_net(net, tmp_path / "crop.safetensors"))
+    assert again.crop == 44 and torch.equal(again(image, blend, shape)["emotion"], whole["emotion"])
+    assert "crop" not in FrameNet().config  # files without a crop read as before
+    with pytest.raises(ValueError, match="crop"):
+        FrameNet(crop=60)
+
+
+def test_augment_with_a_crop_takes_one_random_window_of_each_face():
+    n = 32
+    image = torch.arange(48.0)[None, None, None, :].expand(n, 1, 48, 48) / 48  # value = column
+    batch = Tensors(image.clone(), torch.rand(n, 52), torch.rand(n, 478, 2) - 0.5,
+                    torch.rand(n, 2), torch.rand(n, 12), torch.rand(n, 8))
+    plain = augment(batch, torch.arange(478), torch.Generator().manual_seed(0))
+    cropped = augment(batch, torch.arange(478), torch.Generator().manual_seed(0), crop=44)
+    assert cropped.image.shape == (n, 1, 44, 44)
+    # drawn after everything else: the same faces as without a crop, windowed
+    windows = [[(y, x) for y in range(5) for x in range(5)
+                if torch.equal(cropped.image[i], plain.image[i, :, y:y + 44, x:x + 44])]
+               for i in range(n)]
+    assert all(windows)
+    assert len({w[0] for w in windows}) > 1  # not one fixed window

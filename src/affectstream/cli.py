@@ -263,7 +263,7 @@ def cmd_train(args) -> int:
     train_frame(args.data, args.out or f"{TRAINED}/frame.safetensors", epochs=args.epochs or 40,
                 seed=args.seed, limit=args.limit, threads=args.threads, teachers=args.teachers,
                 distill=args.distill, ema=args.ema, channels=args.channels,
-                mixup_alpha=args.mixup,
+                mixup_alpha=args.mixup, crop=args.crop,
                 landmarker=args.landmarker)
     return 0
 
@@ -513,6 +513,9 @@ def _train_parser(sub) -> None:
     q.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                    help="frame: mixup, each sample blended with another by λ ~ Beta(α, α) "
                         "(e.g. 0.2; 0: none)")
+    q.add_argument("--crop", type=int, default=48, metavar="PX",
+                   help="frame: train on random PX×PX windows of the 48×48 face and read the "
+                        "centre one at run time (fewer operations a face; default 48: no crop)")
     q.set_defaults(func=cmd_train)
 
 

@@ -53,13 +53,20 @@ class FrameNet(nn.Module):
     embedding (B, embed), valence_arousal (B, 2) −1…1, au (B, len(aus)) 0–5 in the order of
     `aus`, emotion (B, 8) logits.
 
+    crop < 48: the CNN sees the centre crop×crop of the face (trained on random crops of that
+    size); an image already crop×crop wide passes as it is.
+
     keep_image / keep_geometry (B,) 0/1 zero a branch per sample (modality dropout; all ones at
     inference).
     """
 
     def __init__(self, channels: tuple[int, ...] = (32, 64, 128, 192), hidden: int = 128,
-                 embed: int = 256, aus: tuple[str, ...] = DISFA_AU_NAMES):
+                 embed: int = 256, aus: tuple[str, ...] = DISFA_AU_NAMES,
+                 crop: int = INPUT_SIZE):
         super().__init__()
+        if not 16 <= crop <= INPUT_SIZE:
+            raise ValueError(f"crop {crop} must be 16–{INPUT_SIZE}")
+        self.crop = crop
         layers, c = [], 1
         for k, width in enumerate(channels):
             layers += _stage(c, width)
@@ -81,6 +88,8 @@ class FrameNet(nn.Module):
         self.emotion = nn.Linear(embed, len(EMOTION_NAMES))
         self.config = {"channels": list(channels), "hidden": hidden, "embed": embed,
                        "aus": list(self.aus)}
+        if crop != INPUT_SIZE:  # files without it keep reading as before
+            self.config["crop"] = crop
 
     @classmethod
     def from_config(cls, config: dict) -> FrameNet:
@@ -89,6 +98,9 @@ class FrameNet(nn.Module):
 
     def forward(self, image, blendshapes, shape, keep_image=None,
                 keep_geometry=None) -> dict[str, torch.Tensor]:
+        if image.shape[-1] > self.crop:
+            top = (image.shape[-1] - self.crop) // 2
+            image = image[..., top:top + self.crop, top:top + self.crop]
         # Per-image standardisation: lighting and contrast vary far more in video than in FER+.
         mean = image.mean(dim=(1, 2, 3), keepdim=True)
         std = image.std(dim=(1, 2, 3), keepdim=True).clamp_min(0.02)

@@ -107,9 +107,12 @@ def shape_mirror(shape: torch.Tensor) -> torch.Tensor:
     return torch.cdist(mirrored, mean).argmin(1)
 
 
-def augment(batch: Tensors, mirror: torch.Tensor, generator: torch.Generator) -> Tensors:
+def augment(batch: Tensors, mirror: torch.Tensor, generator: torch.Generator,
+            crop: int = 48) -> Tensors:
     """Flips (with left/right swapped in blendshapes and shape), small affine jitter, blur, noise,
-    light changes and occlusion patches on the crops; small noise on the geometric inputs."""
+    light changes and occlusion patches on the crops; small noise on the geometric inputs; with
+    `crop` < 48, a random crop×crop window of each face (the network sees the centre one at run
+    time)."""
     n = len(batch)
     image, blend, shape = batch.image.clone(), batch.blend.clone(), batch.shape.clone()
 
@@ -142,7 +145,17 @@ def augment(batch: Tensors, mirror: torch.Tensor, generator: torch.Generator) ->
         image[i, :, y:y + h, x:x + w] = rand(1).item()
     blend = (blend + torch.randn(blend.shape, generator=generator) * 0.02).clamp(0, 1)
     shape = shape + torch.randn(shape.shape, generator=generator) * 0.003
+    if crop < image.shape[-1]:  # drawn last, so crop 48 keeps the random stream it always had
+        image = random_crops(image, crop, generator)
     return Tensors(image.clamp(0, 1), blend, shape, batch.va, batch.au, batch.emotion)
+
+
+def random_crops(image: torch.Tensor, crop: int, generator: torch.Generator) -> torch.Tensor:
+    """(N, 1, crop, crop): a window of each (N, 1, S, S) image at a uniform random offset."""
+    n, size = len(image), image.shape[-1]
+    top, left = torch.randint(0, size - crop + 1, (2, n, 1), generator=generator)
+    rows, cols = top + torch.arange(crop), left + torch.arange(crop)
+    return image[torch.arange(n)[:, None, None], 0, rows[:, :, None], cols[:, None, :]][:, None]
 
 
 def mixup(batch: Tensors, alpha: float, rng: np.random.Generator,
@@ -281,11 +294,12 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
                 lr: float = 3e-3, seed: int = 0, limit: int | None = None, holdout: float = 0.1,
                 threads: int = 2, teachers=(), distill: float = 0.5, ema: float = 0.0,
                 channels: tuple[int, ...] = (32, 64, 128, 192), mixup_alpha: float = 0.0,
-                landmarker=None, log=print) -> dict:
+                crop: int = 48, landmarker=None, log=print) -> dict:
     """Train a FrameNet on `data` (read_faces formats) and save it to `out`; returns the held-out
     figures. `teachers`: networks whose ensemble the targets are distilled from (`distill` of the
     way); `ema` > 0 selects among exponential moving averages of the weights (that decay per step);
-    `channels`: the CNN's width at each of its stages; `mixup_alpha` > 0: mixup with that α.
+    `channels`: the CNN's width at each of its stages; `mixup_alpha` > 0: mixup with that α;
+    `crop` < 48: trained on random crop×crop windows of the faces, the centre one at run time.
 
     Seeded: the same data, seed and epochs give the same weights on the same machine. The held-out
     share is always seed 0's, so every network (teachers included) leaves the same faces unseen.
@@ -305,7 +319,7 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
         train = distilled(train, teachers, mirror, distill)
         log(f"targets distilled {distill:.0%} from the ensemble of {len(teachers)} network(s)")
 
-    net = FrameNet(channels=tuple(channels)).to(memory_format=torch.channels_last)
+    net = FrameNet(channels=tuple(channels), crop=crop).to(memory_format=torch.channels_last)
     averaged = (torch.optim.swa_utils.AveragedModel(
         net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema), use_buffers=True)
         if ema else None)
@@ -323,7 +337,7 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
         totals: dict[str, float] = {}
         for step in range(steps_per_epoch):
             batch = augment(train.take(permutation[step * batch_size:(step + 1) * batch_size]),
-                            mirror, generator)
+                            mirror, generator, crop)
             if mixup_alpha:
                 batch = mixup(batch, mixup_alpha, mixing, generator)
             n = len(batch)
@@ -355,6 +369,8 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
     net.load_state_dict(best_state)
     recipe = {"teachers": ", ".join(Path(t).name for t in teachers), "distill": str(distill),
               "ema": str(ema), "mixup": str(mixup_alpha)} if teachers or ema or mixup_alpha else {}
+    if crop != 48:
+        recipe["crop"] = str(crop)
     save_net(net.eval(), out, data=str(data), images=len(faces), seed=seed, epochs=epochs,
              face_found=f"{found_rate:.4f}", holdout=json_figures(best_figures), **recipe)
     log(f"saved {out} (held-out: {json_figures(best_figures)}) "

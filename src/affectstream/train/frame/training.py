@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ... import assets
 from ...face import BLENDSHAPE_NAMES
 from ...models.blendshape_au import au_from_blendshapes
-from ...models.frame import SHAPE_POINTS, FrameNet
+from ...models.frame import INPUT_SIZE, SHAPE_POINTS, FrameNet
 from ...models.weights import save_net
 from ...pipeline import AffectStream
 from ...sources import load_image
@@ -108,7 +108,7 @@ def shape_mirror(shape: torch.Tensor) -> torch.Tensor:
 
 
 def augment(batch: Tensors, mirror: torch.Tensor, generator: torch.Generator,
-            crop: int = 48) -> Tensors:
+            crop: int = INPUT_SIZE) -> Tensors:
     """Flips (with left/right swapped in blendshapes and shape), small affine jitter, blur, noise,
     light changes and occlusion patches on the crops; small noise on the geometric inputs; with
     `crop` < 48, a random crop×crop window of each face (the network sees the centre one at run
@@ -294,7 +294,7 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
                 lr: float = 3e-3, seed: int = 0, limit: int | None = None, holdout: float = 0.1,
                 threads: int = 2, teachers=(), distill: float = 0.5, ema: float = 0.0,
                 channels: tuple[int, ...] = (32, 64, 128, 192), mixup_alpha: float = 0.0,
-                crop: int = 48, landmarker=None, log=print) -> dict:
+                crop: int = INPUT_SIZE, landmarker=None, log=print) -> dict:
     """Train a FrameNet on `data` (read_faces formats) and save it to `out`; returns the held-out
     figures. `teachers`: networks whose ensemble the targets are distilled from (`distill` of the
     way); `ema` > 0 selects among exponential moving averages of the weights (that decay per step);
@@ -369,8 +369,6 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
     net.load_state_dict(best_state)
     recipe = {"teachers": ", ".join(Path(t).name for t in teachers), "distill": str(distill),
               "ema": str(ema), "mixup": str(mixup_alpha)} if teachers or ema or mixup_alpha else {}
-    if crop != 48:
-        recipe["crop"] = str(crop)
     save_net(net.eval(), out, data=str(data), images=len(faces), seed=seed, epochs=epochs,
              face_found=f"{found_rate:.4f}", holdout=json_figures(best_figures), **recipe)
     log(f"saved {out} (held-out: {json_figures(best_figures)}) "

@@ -8,7 +8,13 @@ from affectstream import AffectStreamError
 from affectstream.face import BLENDSHAPE_NAMES
 from affectstream.models.frame import GEOMETRY_DIM, FrameNet, fold_batch_norm, load_frame_net
 from affectstream.models.weights import save_net
-from affectstream.train.frame.training import BLEND_MIRROR, Tensors, augment, shape_mirror
+from affectstream.train.frame.training import (
+    BLEND_MIRROR,
+    Tensors,
+    augment,
+    one_cycle,
+    shape_mirror,
+)
 
 
 def inputs(n=4, seed=0):
@@ -101,6 +107,31 @@ def test_a_cropping_network_reads_the_centre_window_and_keeps_its_crop_in_the_fi
         FrameNet(crop=60)
 
 
+def test_a_separable_network_keeps_its_form_in_the_file_and_folds_its_batch_norms(tmp_path):
+    net = FrameNet(channels=(8, 16, 16, 32), hidden=16, embed=32, separable=True).eval()
+    plain = FrameNet(channels=(8, 16, 16, 32), hidden=16, embed=32)
+    convs = [m for m in net.cnn if isinstance(m, torch.nn.Conv2d)]
+    # the grey input's convolution stays full; each later 3×3 is per-channel, then a 1×1
+    assert convs[0].groups == 1 and convs[0].kernel_size == (3, 3)
+    assert [(c.groups == c.in_channels, c.kernel_size) for c in convs[1:3]] == [
+        (True, (3, 3)), (False, (1, 1))]
+    assert (sum(p.numel() for p in net.cnn.parameters())
+            < sum(p.numel() for p in plain.cnn.parameters()) / 2)
+    image, blend, shape = inputs()
+    with torch.no_grad():
+        for m in net.cnn:  # BatchNorms that are not the identity, so folding is put to the test
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+        before = net(image, blend, shape)
+        again = load_frame_net(save_net(net, tmp_path / "separable.safetensors"))
+        assert again.config["separable"] and "separable" not in plain.config
+        assert torch.equal(again(image, blend, shape)["emotion"], before["emotion"])
+        folded = fold_batch_norm(again)(image, blend, shape)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in again.cnn)
+    assert torch.allclose(folded["emotion"], before["emotion"], atol=1e-4)
+
+
 def test_augment_with_a_crop_takes_one_random_window_of_each_face():
     n = 32
     image = torch.arange(48.0)[None, None, None, :].expand(n, 1, 48, 48) / 48  # value = column
@@ -115,3 +146,22 @@ def test_augment_with_a_crop_takes_one_random_window_of_each_face():
                for i in range(n)]
     assert all(windows)
     assert len({w[0] for w in windows}) > 1  # not one fixed window
+
+
+def test_the_learning_rate_schedule_runs_on_short_trainings_and_refuses_too_few_steps():
+    def rates(total):
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        schedule, seen = one_cycle(optimizer, 1.0, total), []
+        for _ in range(total):
+            seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            if len(seen) < total:
+                schedule.step()
+        return np.array(seen)
+
+    for total in (4, 5, 10, 12, 19):  # 10 steps once divided by zero inside OneCycleLR
+        r = rates(total)
+        assert r.max() == pytest.approx(1.0) and r[-1] < 0.01
+    assert int(rates(400).argmax()) == 39  # long runs warm up over 10 % of the steps, as before
+    with pytest.raises(AffectStreamError, match="too few"):
+        rates(3)

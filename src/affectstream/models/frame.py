@@ -42,10 +42,19 @@ def shape_input(landmarks: np.ndarray) -> np.ndarray:
     return (aligned_landmarks(landmarks)[list(SHAPE_POINTS)] - 0.5).ravel()
 
 
-def _stage(c_in: int, c_out: int) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-            nn.ReLU(inplace=True), nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
-            nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+def _conv(c_in: int, c_out: int, separable: bool) -> list[nn.Module]:
+    """A 3×3 convolution, or its depthwise-separable form: a per-channel 3×3, then a 1×1 (about a
+    third of the training time at the same widths; the grey input's single channel keeps a full
+    one)."""
+    if not separable or c_in == 1:
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)]
+    return [nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=False),
+            nn.Conv2d(c_in, c_out, 1, bias=False)]
+
+
+def _stage(c_in: int, c_out: int, separable: bool = False) -> list[nn.Module]:
+    return [*_conv(c_in, c_out, separable), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+            *_conv(c_out, c_out, separable), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
 class FrameNet(nn.Module):
@@ -56,20 +65,22 @@ class FrameNet(nn.Module):
     crop < 48: the CNN sees the centre crop×crop of the face (trained on random crops of that
     size); an image already crop×crop wide passes as it is.
 
+    separable: each 3×3 convolution after the first is depthwise-separable.
+
     keep_image / keep_geometry (B,) 0/1 zero a branch per sample (modality dropout; all ones at
     inference).
     """
 
     def __init__(self, channels: tuple[int, ...] = (32, 64, 128, 192), hidden: int = 128,
                  embed: int = 256, aus: tuple[str, ...] = DISFA_AU_NAMES,
-                 crop: int = INPUT_SIZE):
+                 crop: int = INPUT_SIZE, separable: bool = False):
         super().__init__()
         if not 16 <= crop <= INPUT_SIZE:
             raise ValueError(f"crop {crop} must be 16–{INPUT_SIZE}")
         self.crop = crop
         layers, c = [], 1
         for k, width in enumerate(channels):
-            layers += _stage(c, width)
+            layers += _stage(c, width, separable)
             c = width
             if k < len(channels) - 1:
                 layers.append(nn.MaxPool2d(2))
@@ -90,6 +101,8 @@ class FrameNet(nn.Module):
                        "aus": list(self.aus)}
         if crop != INPUT_SIZE:  # files without it keep reading as before
             self.config["crop"] = crop
+        if separable:  # likewise
+            self.config["separable"] = True
 
     @classmethod
     def from_config(cls, config: dict) -> FrameNet:

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ... import assets
+from ...errors import AffectStreamError
 from ...face import BLENDSHAPE_NAMES
 from ...models.blendshape_au import au_from_blendshapes
 from ...models.frame import INPUT_SIZE, SHAPE_POINTS, FrameNet
@@ -290,16 +291,30 @@ def distilled(train: Tensors, teachers, mirror: torch.Tensor, weight: float) -> 
                    train.au, torch.lerp(train.emotion, emotion, weight))
 
 
+def one_cycle(optimizer: torch.optim.Optimizer, lr: float,
+              total_steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
+    """The one-cycle schedule: warm-up over 10 % of the steps, then cosine annealing. Short runs
+    warm up for two steps at least: OneCycleLR divides by the warm-up's length less one."""
+    if total_steps < 4:
+        raise AffectStreamError(f"{total_steps} optimiser step(s) are too few for the learning-rate "
+                                "schedule (at least 4): give more --epochs or more images")
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps,
+                                               pct_start=max(0.1, 2 / total_steps))
+
+
 def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_size: int = 128,
                 lr: float = 3e-3, seed: int = 0, limit: int | None = None, holdout: float = 0.1,
                 threads: int = 2, teachers=(), distill: float = 0.5, ema: float = 0.0,
                 channels: tuple[int, ...] = (32, 64, 128, 192), mixup_alpha: float = 0.0,
-                crop: int = INPUT_SIZE, landmarker=None, log=print) -> dict:
+                crop: int = INPUT_SIZE, separable: bool = False, landmarker=None,
+                log=print) -> dict:
     """Train a FrameNet on `data` (read_faces formats) and save it to `out`; returns the held-out
     figures. `teachers`: networks whose ensemble the targets are distilled from (`distill` of the
     way); `ema` > 0 selects among exponential moving averages of the weights (that decay per step);
     `channels`: the CNN's width at each of its stages; `mixup_alpha` > 0: mixup with that α;
     `crop` < 48: trained on random crop×crop windows of the faces, the centre one at run time.
+    `separable`: depthwise-separable convolutions (models/frame.py), for more epochs in the same
+    time.
 
     Seeded: the same data, seed and epochs give the same weights on the same machine. The held-out
     share is always seed 0's, so every network (teachers included) leaves the same faces unseen.
@@ -319,14 +334,14 @@ def train_frame(data: str | Path, out: str | Path, *, epochs: int = 40, batch_si
         train = distilled(train, teachers, mirror, distill)
         log(f"targets distilled {distill:.0%} from the ensemble of {len(teachers)} network(s)")
 
-    net = FrameNet(channels=tuple(channels), crop=crop).to(memory_format=torch.channels_last)
+    net = FrameNet(channels=tuple(channels), crop=crop,
+                   separable=separable).to(memory_format=torch.channels_last)
     averaged = (torch.optim.swa_utils.AveragedModel(
         net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema), use_buffers=True)
         if ema else None)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.05)
     steps_per_epoch = math.ceil(len(train) / batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.1)
+    schedule = one_cycle(optimizer, lr, epochs * steps_per_epoch)
     generator = torch.Generator().manual_seed(seed + 1)
     mixing = np.random.default_rng(seed + 2)  # mixup's shares
     use_bf16 = bf16_supported()

@@ -296,8 +296,9 @@ def one_cycle(optimizer: torch.optim.Optimizer, lr: float,
     """The one-cycle schedule: warm-up over 10 % of the steps, then cosine annealing. Short runs
     warm up for two steps at least: OneCycleLR divides by the warm-up's length less one."""
     if total_steps < 4:
-        raise AffectStreamError(f"{total_steps} optimiser step(s) are too few for the learning-rate "
-                                "schedule (at least 4): give more --epochs or more images")
+        raise AffectStreamError(f"{total_steps} optimiser step(s) are too few for the "
+                                "learning-rate schedule (at least 4): give more --epochs or "
+                                "more images")
     return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps,
                                                pct_start=max(0.1, 2 / total_steps))
 

@@ -52,7 +52,7 @@ def _conv(c_in: int, c_out: int, separable: bool) -> list[nn.Module]:
             nn.Conv2d(c_in, c_out, 1, bias=False)]
 
 
-def _stage(c_in: int, c_out: int, separable: bool = False) -> list[nn.Module]:
+def _stage(c_in: int, c_out: int, separable: bool) -> list[nn.Module]:
     return [*_conv(c_in, c_out, separable), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
             *_conv(c_out, c_out, separable), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 

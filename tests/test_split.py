@@ -11,8 +11,6 @@ import pandas as pd
 import pytest
 from test_cli import cli
 
-GOLDEN = Path(__file__).parent / "golden"
-
 
 def records(path: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k != "latency_ms"}
@@ -20,15 +18,19 @@ def records(path: Path) -> list[dict]:
 
 
 def test_a_split_run_writes_the_bytes_of_one_run(video, tmp_path):
-    out = tmp_path / "w.csv"
+    # one run on this machine, not the golden file: another CPU kind rounds differently
+    whole = tmp_path / "whole" / "w.csv"
+    assert cli("process", video("WolfgangLanger_Pexels.mp4"), "-o", whole,
+               "--jsonl").returncode == 0
+    out = tmp_path / "split" / "w.csv"
     result = cli("process", video("WolfgangLanger_Pexels.mp4"), "-o", out, "--split",
                  "--workers", "2", "--jsonl")
     assert result.returncode == 0, result.stderr
     assert "in 2 segments" in result.stdout
     # the Affective Process's 0.5 s context is inside the 3 s warm-up: the very same numbers
-    assert out.read_bytes() == (GOLDEN / "wolfgang_ap.csv").read_bytes()
-    assert records(out.with_suffix(".jsonl")) == records(GOLDEN / "wolfgang_ap.jsonl")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.csv", "w.jsonl"]  # spools gone
+    assert out.read_bytes() == whole.read_bytes()
+    assert records(out.with_suffix(".jsonl")) == records(whole.with_suffix(".jsonl"))
+    assert sorted(p.name for p in out.parent.iterdir()) == ["w.csv", "w.jsonl"]  # spools gone
 
 
 @pytest.fixture(scope="module")

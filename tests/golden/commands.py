@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -75,7 +76,6 @@ def comparable(path: Path) -> bytes:
 def cpu_kind() -> dict:
     """This machine's architecture and the KERNEL_FEATURES its CPU has (from /proc/cpuinfo where
     there is one)."""
-    import platform
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -125,8 +125,13 @@ def rounding_mismatch(new: Path, old: Path) -> str | None:
         if len(ra) != len(rb):
             return f"row {row}: {len(ra)} cells, recorded {len(rb)}"
         for x, y in zip(ra, rb):
-            (kx, vx), (ky, vy) = ((("", c) if printed else c.split("=", 1)) for c in (x, y))
-            if x != y and (kx != ky or not _rounds_alike(vx, vy, printed)):
+            if x == y:
+                continue
+            if not printed:  # "key=value": the keys must match, the values to rounding
+                (key_x, x), (key_y, y) = x.split("=", 1), y.split("=", 1)
+                if key_x != key_y:
+                    return f"row {row}: {key_x!r} != {key_y!r}"
+            if not _rounds_alike(x, y, printed):
                 return f"row {row}: {x!r} != {y!r}"
     return None
 

@@ -39,6 +39,36 @@ def test_affwildnet_shapes_ranges_and_causality():
     assert torch.allclose(net(changed)["mean"][:, :40], out["mean"][:, :40])
 
 
+def test_affwildnet_ensemble_is_its_members_mean_with_their_disagreement_in_sigma():
+    torch.manual_seed(0)
+    net = AffWildNet(input_dim=8 + PREDICTION_DIM + 1, members=2).eval()
+    singles = [AffWildNet(input_dim=8 + PREDICTION_DIM + 1).eval() for _ in range(2)]
+    for single, member in zip(singles, net.members):
+        single.members[0].load_state_dict(member.state_dict())
+    x = torch.rand(2, 30, net.config["input_dim"])
+    x[..., -1] = (torch.rand(2, 30) > 0.3).float()
+    x[..., -1 - PREDICTION_DIM:-1][..., EMOTIONS] = torch.softmax(torch.randn(2, 30, 8), -1)
+    with torch.no_grad():
+        out, alone = net(x), [single(x) for single in singles]
+    means = torch.stack([a["mean"] for a in alone])
+    assert torch.allclose(out["mean"], means.mean(0), atol=1e-6)
+    assert torch.allclose(out["mean"][..., EMOTIONS].sum(-1), torch.ones(2, 30), atol=1e-5)
+    # σ is not yet calibrated: the members' mean variance plus the variance of their means
+    variance = torch.stack([a["std"] for a in alone]).square().mean(0) + means.var(0, False)
+    assert torch.allclose(out["std"], variance.sqrt(), atol=1e-6)
+    assert out["hidden"].shape == (2, 2, 2, 128)  # members, layers, batch, units
+
+
+def test_affwildnet_files_of_one_unprefixed_gru_still_load():
+    single = AffWildNet(input_dim=8 + PREDICTION_DIM + 1)
+    old = {k.removeprefix("members.0."): v for k, v in single.state_dict().items()}
+    assert "gru.weight_ih_l0" in old and "std_scale" in old
+    again = AffWildNet(input_dim=8 + PREDICTION_DIM + 1)
+    again.load_state_dict(AffWildNet.upgrade_tensors(old))
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(),
+                                                  single.state_dict().values()))
+
+
 @pytest.mark.parametrize("model", ["affwildnet", "ap"])
 def test_sigma_grows_through_a_detection_gap(model):
     """The process noise (set large here) widens σ with the seconds since the last face."""
@@ -56,7 +86,7 @@ def test_sigma_grows_through_a_detection_gap(model):
                            for i in range(len(gaps))])
     else:
         net = AffWildNet(x_dim).eval()
-        net.process_noise.data.fill_(2.0)
+        net.members[0].process_noise.data.fill_(2.0)
         x = torch.cat([seen, torch.zeros(len(gaps) - 1, x_dim)])[None]
         with torch.no_grad():
             std = net(x, gaps.reshape(1, -1, 1))["std"][0]
@@ -97,8 +127,9 @@ def _reading(x: torch.Tensor) -> FrameOutput:
                        emotion=np.log(y[EMOTIONS]))
 
 
-def test_streaming_equals_the_whole_sequence_and_tracks_are_separate():
-    net = AffWildNet(input_dim=2 + 4 + PREDICTION_DIM + 1).eval()
+@pytest.mark.parametrize("members", [1, 3])
+def test_streaming_equals_the_whole_sequence_and_tracks_are_separate(members):
+    net = AffWildNet(input_dim=2 + 4 + PREDICTION_DIM + 1, members=members).eval()
     a, b = torch.rand(20, net.config["input_dim"]), torch.rand(20, net.config["input_dim"])
     a[:, -1] = b[:, -1] = 1  # present
     for v in (a, b):

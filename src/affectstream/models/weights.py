@@ -52,7 +52,8 @@ def load_net(cls: type[torch.nn.Module], path: str | os.PathLike, what: str, how
     """(the `cls` stored at `path`, the file's metadata); `what` and `how` word the errors.
 
     `cls.from_config(config)` builds the network where the class has it (older configs), else
-    `cls(**config)`; `cls.upgrade_tensors` renames older files' tensors where it has it. A file of the shipped weights' folder must match its SHA-256 in SHA256SUMS.
+    `cls(**config)`; `cls.upgrade_tensors` renames older files' tensors where it has it. A file
+    of the shipped weights' folder must match its SHA-256 in SHA256SUMS.
     """
     path = Path(path)
     if not path.is_file():

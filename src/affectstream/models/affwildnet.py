@@ -8,7 +8,8 @@ output that mixes in the current frame's prediction (none without a face: a gate
 GRU need not reproduce AU dynamics it would flatten), and a σ per output (a variance head trained
 with the Gaussian NLL, widened by a learnt process noise through detection gaps). Trained on
 80-frame sequences with 1 − (CCC_v + CCC_a)/2 as in the paper, plus the AU MSE, the emotions'
-cross-entropy and the NLL. Streaming keeps one hidden state per track.
+cross-entropy and the NLL. The shipped file averages several such GRUs, each trained from its own
+seed (a deep ensemble). Streaming keeps one hidden state per track and GRU.
 """
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from test_temporal_training import tiny_sequences
 from affectstream.train.temporal.corpus import find_media, labelled_units
 from affectstream.train.temporal.evaluation import sequence_figures
 from affectstream.train.temporal.training import (
+    MEMBERS,
     predict_sequences,
     train_affective_process,
     train_affwildnet,
@@ -82,7 +83,7 @@ def test_affwild2_corpus_through_the_commands(shared, model, tmp_path):
     assert trained.returncode == 0, trained.stderr[-2000:]
     # 372 labelled frames
     assert "affwild2 talk: 4 sequences of 80 frames from talk.mp4" in trained.stdout
-    assert "affwildnet epoch 3/3" in trained.stdout
+    assert f"affwildnet {MEMBERS}/{MEMBERS} epoch 3/3" in trained.stdout  # each GRU, 3 epochs
     evaluated = subprocess.run([*command, "evaluate", "temporal", "--model", "affwildnet", "--data",
                                 str(shared / "data" / "ferplus"), "--temporal-weights", str(out),
                                 *corpus],
